@@ -1,0 +1,28 @@
+# steper_configure(<target>): the compile settings every steper target shares.
+# Applied per target, never as global flags.
+function(steper_configure target)
+  target_compile_features(${target} PUBLIC cxx_std_17)
+  set_target_properties(${target} PROPERTIES CXX_EXTENSIONS OFF)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor)
+  if(STEPER_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(STEPER_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+endfunction()
+
+# steper_part(<name> SOURCES ... DEPENDS ...): one library per part of
+# DESIGN.md. Linking only the parts a part may use keeps the dependency table
+# honest: a back-edge fails to link.
+function(steper_part name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPENDS;PRIVATE_DEPENDS" ${ARGN})
+  add_library(steper_${name} STATIC ${ARG_SOURCES})
+  add_library(steper::${name} ALIAS steper_${name})
+  target_include_directories(steper_${name}
+    PUBLIC ${PROJECT_SOURCE_DIR}/include
+    PRIVATE ${PROJECT_SOURCE_DIR}/src/${name})
+  target_link_libraries(steper_${name} PUBLIC ${ARG_DEPENDS} PRIVATE ${ARG_PRIVATE_DEPENDS})
+  steper_configure(steper_${name})
+endfunction()

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian package steper needs (skipping apt when all are
+# present) and builds steper in Release under build/.
+#   scripts/install.sh            packages + build
+#   STEPER_BUILD_DIR=dir scripts/install.sh   build elsewhere
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libtorch-dev libopenblas0-pthread libgloo-dev   # model and training (OpenBLAS: 25x faster matmuls than reference BLAS)
+  libxapian-dev xapian-tools                       # BM25 index, xapian-tcpsrv remote shards
+  nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libsentencepiece-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3                                          # test scripts read JSON with it
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+build=${STEPER_BUILD_DIR:-build}
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake --build "$build" -j "$(nproc)"
+echo "built $build/steper"

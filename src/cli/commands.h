@@ -1,0 +1,38 @@
+// Each subcommand lives in its own cmd_*.cc and registers itself here.
+#pragma once
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "steper/retrieve.h"
+
+namespace steper::cli {
+
+// Flags every subcommand sees.
+struct Global {
+  bool quiet = false;  // no progress output
+};
+
+void add_convert_command(CLI::App& app, const Global& global);
+void add_index_command(CLI::App& app, const Global& global);
+void add_search_command(CLI::App& app, const Global& global);
+void add_recall_command(CLI::App& app, const Global& global);
+
+// Thrown when the user stopped a job (Ctrl-C) after its work was saved;
+// main prints the message and exits 130.
+struct Interrupted : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The retrieval flags shared by search and recall (--k1, --b, --threads, ...).
+void add_search_options(CLI::App* cmd, retrieve::SearchOptions& options);
+// Opens an index spec, warning when a build of it was interrupted.
+std::unique_ptr<retrieve::Retriever> open_index(const std::string& spec, const retrieve::SearchOptions& options);
+
+// Prints "steper: warning: ..." on stderr.
+void warn(const std::string& message);
+
+}  // namespace steper::cli

@@ -1,0 +1,49 @@
+// steper: step-wise distillation of multi-step retrieval-augmented reasoning.
+// Parses the command line and turns every error into one line and an exit
+// code: 2 for a caller's mistake (bad flag, bad input), 1 for a failure of
+// the environment, 130 for an interrupted job.
+#include <cstdio>
+
+#include "commands.h"
+#include "steper/error.h"
+
+namespace steper::cli {
+
+void warn(const std::string& message) { std::fprintf(stderr, "steper: warning: %s\n", message.c_str()); }
+
+}  // namespace steper::cli
+
+int main(int argc, char** argv) {
+  using namespace steper::cli;
+  CLI::App app{
+      "steper distils the multi-step retrieval-augmented reasoning of a large teacher model into a small\n"
+      "student (StepER: step-wise knowledge distillation with difficulty-aware training).\n\n"
+      "Pipeline:  convert -> index -> search/recall   (run `steper COMMAND --help` for each)",
+      "steper"};
+  app.require_subcommand(1);
+  app.option_defaults()->always_capture_default();
+  app.set_version_flag("--version", "steper 0.1.0");
+  Global global;
+  app.add_flag("-q,--quiet", global.quiet, "Print no progress output");
+
+  add_convert_command(app, global);
+  add_index_command(app, global);
+  add_search_command(app, global);
+  add_recall_command(app, global);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const Interrupted& e) {
+    std::fprintf(stderr, "steper: %s\n", e.what());
+    return 130;
+  } catch (const steper::InputError& e) {
+    std::fprintf(stderr, "steper: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "steper: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

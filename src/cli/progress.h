@@ -1,0 +1,39 @@
+// A progress line for long work, on stderr: redrawn in place on a terminal
+// (at most 10 times a second), one plain line every 10 seconds otherwise so
+// that CI logs stay short.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace steper::cli {
+
+class Progress {
+ public:
+  // `unit` names what is counted ("docs", "questions"). Nothing is printed
+  // when !enabled.
+  Progress(std::string label, std::string unit, bool enabled);
+  // `fraction` of the work done in [0, 1], or < 0 when unknown (no ETA).
+  void update(std::uint64_t done, double fraction);
+  // Prints the final line: count, rate and elapsed time.
+  void finish(std::uint64_t done);
+  // Ends a half-drawn terminal line without claiming completion.
+  void abandon();
+  double seconds() const;
+
+ private:
+  void draw(std::uint64_t done, double fraction, bool final);
+
+  std::string label_, unit_;
+  bool enabled_, tty_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+// "3.2k", "1.5M": counts and rates at a glance.
+std::string human_count(double n);
+// "45s", "3m07s", "2h05m".
+std::string human_duration(double seconds);
+
+}  // namespace steper::cli

@@ -1,0 +1,171 @@
+// Streaming reader for JSON Lines and for top-level JSON arrays.
+//
+// Arrays are split into elements by a small scanner that tracks string and
+// nesting state, so a 500 MB HotpotQA file is read one question at a time and
+// each element keeps the line it started on for error messages.
+#include <sys/stat.h>
+
+#include "steper/data.h"
+
+namespace steper::data {
+namespace {
+
+constexpr std::size_t kBufferBytes = 1 << 20;
+
+bool is_space(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::string json_error_message(const json::parse_error& e) {
+  // nlohmann's message starts "[json.exception.parse_error.101] parse error at
+  // line 1, column 7: ..."; the line is ours to give, so keep the tail.
+  std::string what = e.what();
+  auto colon = what.find(": ");
+  if (colon != std::string::npos) what = what.substr(colon + 2);
+  return "invalid JSON: " + what;
+}
+
+}  // namespace
+
+JsonRecords::JsonRecords(std::string path) : path_(std::move(path)) {
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) throw InputError(path_ + ": no such file");
+  if (S_ISDIR(st.st_mode)) throw InputError(path_ + ": is a directory, expected a JSON or JSONL file");
+  total_bytes_ = static_cast<std::uint64_t>(st.st_size);
+  buffer_.reset(new char[kBufferBytes]);
+  in_.rdbuf()->pubsetbuf(buffer_.get(), kBufferBytes);
+  in_.open(path_, std::ios::binary);
+  if (!in_) throw InputError(path_ + ": cannot open for reading");
+
+  // Skip a UTF-8 byte-order mark, then peek at the first non-blank byte.
+  if (in_.peek() == 0xEF) {
+    char bom[3];
+    in_.read(bom, 3);
+    if (!(bom[1] == '\xBB' && bom[2] == '\xBF')) in_.seekg(0);
+    else bytes_read_ = 3;
+  }
+  std::streambuf* sb = in_.rdbuf();
+  for (int c = sb->sgetc(); c != EOF && is_space(c); c = sb->sgetc()) {
+    if (c == '\n') break;  // JSON Lines keep their line structure
+    sb->sbumpc();
+    ++bytes_read_;
+  }
+  if (sb->sgetc() == '[') {
+    array_ = true;
+    get();
+  }
+}
+
+JsonRecords::~JsonRecords() = default;
+
+int JsonRecords::get() {
+  int c = in_.rdbuf()->sbumpc();
+  if (c != EOF) {
+    ++bytes_read_;
+    if (c == '\n') ++line_;
+  }
+  return c;
+}
+
+std::string JsonRecords::where() const { return path_ + ":" + std::to_string(record_line_); }
+
+void JsonRecords::seek(std::uint64_t offset, std::uint64_t line) {
+  if (array_) throw InputError(path_ + ": cannot resume inside a JSON array; convert it to JSON Lines");
+  in_.clear();
+  in_.seekg(static_cast<std::streamoff>(offset));
+  if (!in_) throw InputError(path_ + ": cannot seek to byte " + std::to_string(offset));
+  bytes_read_ = offset;
+  line_ = line + 1;
+}
+
+bool JsonRecords::next_line_record(std::string& text) {
+  std::string line;
+  while (true) {
+    if (!std::getline(in_, line)) {
+      if (in_.bad()) throw RuntimeError(path_ + ": read error after byte " + std::to_string(bytes_read_));
+      return false;
+    }
+    bytes_read_ += line.size() + (in_.eof() ? 0 : 1);
+    std::uint64_t this_line = line_++;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::size_t start = 0;
+    while (start < line.size() && is_space(static_cast<unsigned char>(line[start]))) ++start;
+    if (start == line.size()) continue;
+    record_line_ = this_line;
+    text.assign(line, start, std::string::npos);
+    return true;
+  }
+}
+
+bool JsonRecords::next_array_record(std::string& text) {
+  if (array_done_) return false;
+  int c;
+  // Between elements: white space and exactly one comma (or the closing bracket).
+  bool need_comma = record_index_ > 0;
+  for (;;) {
+    c = get();
+    if (c == EOF) {
+      record_line_ = line_;
+      throw InputError(path_ + ":" + std::to_string(line_) + ": invalid JSON: the top-level array is not closed with ']'");
+    }
+    if (is_space(c)) continue;
+    if (c == ']') {
+      array_done_ = true;
+      return false;
+    }
+    if (c == ',' && need_comma) {
+      need_comma = false;
+      continue;
+    }
+    if (need_comma) {
+      record_line_ = line_;
+      throw InputError(path_ + ":" + std::to_string(line_) + ": invalid JSON: expected ',' or ']' between array elements, got '" +
+                       std::string(1, static_cast<char>(c)) + "'");
+    }
+    break;
+  }
+  record_line_ = line_;
+  text.clear();
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (;; c = get()) {
+    if (c == EOF) {
+      throw InputError(path_ + ":" + std::to_string(record_line_) + ": invalid JSON: element is cut off by the end of the file");
+    }
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (depth == 0) {  // a scalar element ends at the array's bracket
+        in_.rdbuf()->sungetc();
+        --bytes_read_;
+        break;
+      }
+      --depth;
+    } else if (c == ',' && depth == 0) {
+      in_.rdbuf()->sungetc();
+      --bytes_read_;
+      break;
+    }
+    text.push_back(static_cast<char>(c));
+    if (depth == 0 && !in_string && (c == '}' || c == ']')) break;
+  }
+  return true;
+}
+
+bool JsonRecords::next(json& out) {
+  std::string text;
+  if (!(array_ ? next_array_record(text) : next_line_record(text))) return false;
+  ++record_index_;
+  try {
+    out = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw InputError(where() + ": " + json_error_message(e));
+  }
+  return true;
+}
+
+}  // namespace steper::data

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Bad input gets one clear line naming file, line and field, and the right
+# exit code (2 for the caller's mistakes); --help teaches every command.
+set -uo pipefail
+steper=$1 fixtures=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+expect() {  # expect CODE PATTERN -- command...
+  local code=$1 pattern=$2; shift 3
+  "$@" > "$work/out" 2> "$work/err"; local got=$?
+  [ "$got" -eq "$code" ] || fail "exit $got (want $code) from: $* :: $(cat "$work/err")"
+  grep -q -- "$pattern" "$work/err" || fail "stderr lacks '$pattern' from: $* :: $(cat "$work/err")"
+}
+
+expect 2 "hotpotqa_bad.json:3 (record 2): field 'question'" -- "$steper" -q convert --format hotpotqa "$fixtures/hotpotqa_bad.json" --out "$work/o"
+expect 2 "musique_bad.jsonl:2: invalid JSON" -- "$steper" -q convert --format musique "$fixtures/musique_bad.jsonl" --out "$work/o"
+"$steper" -q convert --format musique "$fixtures/musique_bad.jsonl" --out "$work/o" --skip-bad > "$work/out" 2> "$work/err" || fail "--skip-bad should succeed"
+grep -q "skipped 2 malformed" "$work/err" || fail "skip count: $(cat "$work/err")"
+expect 2 "index '$work/none' not found" -- "$steper" search --index "$work/none" "x"
+expect 2 "no such file" -- "$steper" index --corpus "$work/missing.jsonl" --out "$work/i"
+expect 1 "cannot reach index shard" -- "$steper" search --timeout-ms 1000 --index tcp://127.0.0.1:1 "x"
+expect 105 "format" -- "$steper" convert --format squad x --out y   # CLI11 validation error
+
+for cmd in convert index search recall; do
+  "$steper" $cmd --help | grep -q -- "--" || fail "$cmd --help"
+done
+"$steper" index --help | grep -q "Documents per commit" || fail "index --help should explain --batch"
+echo "cli errors ok"

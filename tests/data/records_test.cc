@@ -1,0 +1,96 @@
+#include <gtest/gtest.h>
+
+#include "steper/data.h"
+#include "test_util.h"
+
+namespace steper::data {
+namespace {
+
+using testing::TempDir;
+using testing::write_file;
+
+TEST(Records, QuestionRoundTripsThroughJson) {
+  Question q{"q1", "Who?", {"Ann", "Anne"}, "bridge", {"T1", "T2"}, {"p-1", "p-2"}, "hotpotqa"};
+  Question back = parse_question(to_json(q));
+  EXPECT_EQ(back.id, q.id);
+  EXPECT_EQ(back.answers, q.answers);
+  EXPECT_EQ(back.type, q.type);
+  EXPECT_EQ(back.supporting_titles, q.supporting_titles);
+  EXPECT_EQ(back.supporting_ids, q.supporting_ids);
+  EXPECT_EQ(back.dataset, q.dataset);
+  // Empty optional fields are left out of the JSON.
+  EXPECT_FALSE(to_json(Question{"q2", "Why?", {}, "", {}, {}, ""}).contains("type"));
+}
+
+TEST(Records, TraceRoundTripsAndValidatesStop) {
+  Trace t{"q1", "Who?", {"Ann"}, "ircot", {{"Who?", {"p-1", "p-2"}, "Ann wrote it."}}, "Ann", "answer"};
+  Trace back = parse_trace(to_json(t));
+  ASSERT_EQ(back.steps.size(), 1u);
+  EXPECT_EQ(back.steps[0].retrieved, t.steps[0].retrieved);
+  EXPECT_EQ(back.prediction, "Ann");
+  json bad = to_json(t);
+  bad["stop"] = "finished";
+  EXPECT_THROW(parse_trace(bad), FieldError);
+}
+
+TEST(Records, FieldErrorsNameTheField) {
+  try {
+    parse_trace(json::parse(R"({"id":"a","question":"q","answers":[],"steps":[{"query":"x","retrieved":[1],"output":"o"}],
+                               "prediction":"p","stop":"answer"})"));
+    FAIL();
+  } catch (const FieldError& e) {
+    EXPECT_EQ(e.field(), "steps[0].retrieved[0]");
+  }
+  try {
+    parse_passage(json::parse(R"({"title":"t","text":"x"})"));
+    FAIL();
+  } catch (const FieldError& e) {
+    EXPECT_EQ(e.field(), "id");
+    EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos);
+  }
+  EXPECT_THROW(parse_passage(json::parse("[1,2]")), FieldError);
+}
+
+TEST(RecordReader, ReportsFileLineAndFieldOrSkipsAndCounts) {
+  TempDir dir;
+  write_file(dir / "c.jsonl", "{\"id\":\"a\",\"title\":\"A\",\"text\":\"x\"}\n{\"id\":\"b\",\"title\":\"B\",\"text\":5}\nnot json\n"
+                              "{\"id\":\"c\",\"text\":\"y\"}\n");
+  {
+    RecordReader<Passage> r(dir / "c.jsonl", parse_passage);
+    Passage p;
+    ASSERT_TRUE(r.next(p));
+    try {
+      r.next(p);
+      FAIL();
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("c.jsonl:2: field 'text': expected a string, got number"), std::string::npos)
+          << e.what();
+    }
+  }
+  RecordReader<Passage> r(dir / "c.jsonl", parse_passage, /*skip_bad=*/true);
+  std::vector<std::string> ids;
+  Passage p;
+  while (r.next(p)) ids.push_back(p.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(r.skipped(), 2u);
+  EXPECT_NE(r.first_error().find(":2:"), std::string::npos);
+}
+
+TEST(JsonlWriter, AppendsLineByLine) {
+  TempDir dir;
+  {
+    JsonlWriter w(dir / "o.jsonl", JsonlWriter::Mode::truncate);
+    w.write(json{{"a", 1}});
+  }
+  {
+    JsonlWriter w(dir / "o.jsonl", JsonlWriter::Mode::append);
+    w.write(json{{"a", 2}});
+    // Invalid UTF-8 from outside data is replaced, not fatal.
+    w.write(json{{"s", std::string("bad \xFF byte")}});
+  }
+  EXPECT_EQ(testing::read_file(dir / "o.jsonl"), "{\"a\":1}\n{\"a\":2}\n{\"s\":\"bad \xEF\xBF\xBD byte\"}\n");
+  EXPECT_THROW(JsonlWriter(dir / "no/such/dir/x.jsonl", JsonlWriter::Mode::truncate), RuntimeError);
+}
+
+}  // namespace
+}  // namespace steper::data
