@@ -1,6 +1,7 @@
 // steper/eval.h — scoring: retrieval recall of supporting passages.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -58,5 +59,74 @@ struct SupportingPassages {
   bool by_id = false;
 };
 SupportingPassages supporting_passages(const data::Question& q);
+
+}  // namespace steper::eval
+
+namespace steper::eval {
+
+// ------------------------------------------------------------ answer metrics
+// The official HotpotQA / SQuAD rules; answer_metrics.cc writes them out.
+
+// Lower-case, drop ASCII punctuation, drop the articles a/an/the, collapse
+// white space.
+std::string normalize_answer(const std::string& text);
+double exact_match(const std::string& prediction, const std::string& gold);
+// Token F1; 0 when either side is yes/no/noanswer and they differ.
+double f1_score(const std::string& prediction, const std::string& gold);
+// 1 when the normalised gold is a substring of the normalised prediction.
+double answer_accuracy(const std::string& prediction, const std::string& gold);
+
+struct AnswerScores {
+  double em = 0, f1 = 0, acc = 0;
+};
+// Each metric's maximum over all gold answers (aliases included).
+AnswerScores score_answer(const std::string& prediction, const std::vector<std::string>& golds);
+
+}  // namespace steper::eval
+
+namespace steper::eval {
+
+// ------------------------------------------------------------ trace reports
+
+// Sums over a set of scored runs; the accessors give means.
+struct Totals {
+  std::size_t n = 0;
+  double em = 0, f1 = 0, acc = 0;
+  double steps = 0;
+  std::size_t max_steps = 0, errors = 0;
+  std::size_t recall_n = 0;  // runs whose question names supporting_ids
+  double recall = 0;
+  void add(const AnswerScores& s, std::size_t step_count, const std::string& stop);
+  double mean(double sum) const { return n ? sum / static_cast<double>(n) : 0.0; }
+  double recall_mean() const { return recall_n ? recall / static_cast<double>(recall_n) : 0.0; }
+};
+
+// One traces file scored against the questions.
+struct TraceReport {
+  std::string traces;
+  Totals overall;
+  std::map<std::string, Totals> by_type;  // questions with a type only
+  std::size_t missing = 0;     // questions with no trace in the file
+  std::size_t unknown = 0;     // traces whose id is not among the questions (ignored)
+  std::size_t duplicates = 0;  // repeated ids (the first is scored)
+};
+
+// One scored run, for --per-question output.
+struct ScoredRun {
+  const data::Question* question;
+  const data::Trace* trace;
+  AnswerScores scores;
+  double recall;  // < 0 when the question has no supporting_ids
+};
+
+// Scores every trace in `traces_path` (streamed) against `questions`, by id.
+// The gold answers are the questions' (traces repeat them only for reading).
+// Retrieval recall is the share of the question's supporting_ids among all
+// passages the run retrieved, over all steps. Throws InputError with
+// file:line for a malformed trace.
+TraceReport evaluate_traces(const std::vector<data::Question>& questions, const std::string& traces_path,
+                            const std::function<void(const ScoredRun&)>& on_run = nullptr);
+
+data::json to_json(const TraceReport& report);
 
 }  // namespace steper::eval

@@ -88,6 +88,10 @@ struct IndexOptions {
   bool overwrite = false;
   // Skip malformed corpus lines (counted) instead of stopping. Default: false.
   bool skip_bad = false;
+  // Once complete, rewrite the index compactly (Xapian's compaction: about
+  // a third smaller and a little faster to search; it can no longer be
+  // resumed, which a finished index never needs). Default: false.
+  bool compact = false;
   // Called after every commit and at the end; return false to stop early
   // (what is committed stays valid and resumable).
   std::function<bool(const IndexProgress&)> progress;
@@ -102,6 +106,7 @@ struct IndexStats {
   bool resumed = false;           // continued an interrupted build
   bool already_complete = false;  // nothing to do: the index was complete
   bool complete = false;          // false when progress() asked to stop
+  std::uint64_t bytes_before_compaction = 0;  // with compact: the size it had
 };
 
 // Builds (or resumes building) the index in `dir` from a corpus JSONL,

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   add_index_command(app, global);
   add_search_command(app, global);
   add_recall_command(app, global);
+  add_eval_command(app, global);
 
   try {
     app.parse(argc, argv);

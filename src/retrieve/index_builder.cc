@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "analyzer.h"
@@ -40,6 +41,30 @@ std::string fingerprint(const std::string& path) {
   std::snprintf(buf, sizeof buf, "%llu:%016llx", static_cast<unsigned long long>(in.tellg()),
                 static_cast<unsigned long long>(h));
   return buf;
+}
+
+std::uint64_t dir_bytes(const std::string& dir) {
+  std::uint64_t total = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.is_regular_file()) total += e.file_size();
+  }
+  return total;
+}
+
+// Compacts `dir` into a sibling folder and swaps it in; the original stays
+// until the compacted copy is complete, so a failure loses nothing.
+void compact_in_place(const std::string& dir) {
+  const std::string tmp = dir + ".compacting", old = dir + ".old";
+  std::filesystem::remove_all(tmp);
+  try {
+    Xapian::Database(dir).compact(tmp);
+  } catch (const Xapian::Error& e) {
+    std::filesystem::remove_all(tmp);
+    throw RuntimeError("compacting '" + dir + "' failed: " + e.get_description() + " (the uncompacted index is intact)");
+  }
+  std::filesystem::rename(dir, old);
+  std::filesystem::rename(tmp, dir);
+  std::filesystem::remove_all(old);
 }
 
 bool exists(const std::string& path) {
@@ -151,6 +176,11 @@ IndexStats build_index(const std::string& corpus_path, const std::string& dir, c
   stats.documents = db.get_doccount();
   stats.complete = true;
   report();
+  if (options.compact) {
+    db.close();
+    stats.bytes_before_compaction = dir_bytes(dir);
+    compact_in_place(dir);
+  }
   return stats;
 }
 

@@ -115,6 +115,25 @@ TEST_F(IndexTest, InfoReportsWhatTheIndexIs) {
   EXPECT_EQ(info.corpus, dir / "corpus.jsonl");
 }
 
+TEST(Index, CompactedIndexIsSmallerAndSearchesTheSame) {
+  TempDir dir;
+  std::string corpus;
+  for (int i = 0; i < 300; ++i) corpus += corpus_line("p" + std::to_string(i), "T", "alpha beta word" + std::to_string(i % 37));
+  write_file(dir / "c.jsonl", corpus);
+  build_index(dir / "c.jsonl", dir / "plain");
+  IndexOptions options;
+  options.compact = true;
+  IndexStats s = build_index(dir / "c.jsonl", dir / "compact", options);
+  EXPECT_GT(s.bytes_before_compaction, 0u);
+  EXPECT_FALSE(std::filesystem::exists(dir / "compact.compacting"));
+  EXPECT_TRUE(read_index_info(dir / "compact").complete);  // metadata survives compaction
+  auto a = open_retriever(dir / "plain")->search("word5 beta", 10);
+  auto b = open_retriever(dir / "compact")->search("word5 beta", 10);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_DOUBLE_EQ(a[i].score, b[i].score);
+  EXPECT_TRUE(build_index(dir / "c.jsonl", dir / "compact", options).already_complete);
+}
+
 TEST(Index, InterruptedBuildIsValidAndResumes) {
   TempDir dir;
   std::string corpus;
