@@ -248,4 +248,53 @@ struct ConvertedRecord {
 };
 ConvertedRecord convert_record(Format format, const json& record);
 
+// ---------------------------------------------------------------- world
+
+// The marker that ends a reasoning chain with its answer, in gold traces and
+// (by default) in the strategies' prompts.
+inline constexpr const char* kAnswerMarker = "So the answer is:";
+
+// A synthetic multi-hop world built like 2WikiMultiHopQA from a knowledge
+// base: people, films, cities, countries and companies with relations, one
+// encyclopedia-style passage per entity, and questions of six types:
+//   compositional (2 hops), inference (grandfather, father-in-law),
+//   comparison (2 passages), bridge_comparison (4 hops),
+//   compositional_3hop and compositional_4hop (MuSiQue-like chains).
+// Every question has a gold reasoning trace: one sentence per hop, each
+// stated by the passage it cites, the last ending with kAnswerMarker.
+struct WorldOptions {
+  // Seed of every random choice; the same seed gives the same bytes. Default: 1.
+  std::uint64_t seed = 1;
+  // Questions over all splits (40% train, 30% distill, 15% dev, 15% test).
+  // The knowledge base grows with it. Default: 10000.
+  std::size_t questions = 10000;
+};
+
+// One hop of a question: the fact "subject relation object", stated in the
+// passage `passage_id` (whose title is the subject).
+struct WorldHop {
+  std::string passage_id;
+  std::string subject;
+  std::string relation;  // "director", "father", "birthplace", "release year", ...
+  std::string object;
+};
+
+struct WorldQuestion {
+  Question question;
+  std::string split;  // "train" | "distill" | "dev" | "test"
+  std::vector<WorldHop> hops;
+  Trace gold;
+};
+
+struct World {
+  std::vector<Passage> corpus;
+  std::vector<WorldQuestion> questions;
+};
+
+World generate_world(const WorldOptions& options);
+
+// Writes DIR/corpus.jsonl, DIR/{train,distill,dev,test}.jsonl and
+// DIR/gold_traces.jsonl (every question's gold trace).
+void write_world(const World& world, const std::string& out_dir);
+
 }  // namespace steper::data

@@ -21,6 +21,7 @@ void add_index_command(CLI::App& app, const Global& global);
 void add_search_command(CLI::App& app, const Global& global);
 void add_recall_command(CLI::App& app, const Global& global);
 void add_eval_command(CLI::App& app, const Global& global);
+void add_world_command(CLI::App& app, const Global& global);
 
 // Thrown when the user stopped a job (Ctrl-C) after its work was saved;
 // main prints the message and exits 130.

@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "steper distils the multi-step retrieval-augmented reasoning of a large teacher model into a small\n"
       "student (StepER: step-wise knowledge distillation with difficulty-aware training).\n\n"
-      "Pipeline:  convert -> index -> search/recall   (run `steper COMMAND --help` for each)",
+      "Pipeline:  convert | world -> index -> search / recall;  traces -> eval\n(run `steper COMMAND --help` for each)",
       "steper"};
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   add_search_command(app, global);
   add_recall_command(app, global);
   add_eval_command(app, global);
+  add_world_command(app, global);
 
   try {
     app.parse(argc, argv);

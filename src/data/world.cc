@@ -1,0 +1,178 @@
+// The world driver: knowledge base, passages, then questions split so that
+// no anchor entity (the film, person or company a question starts from) is
+// shared between splits: dev and test ask about entity combinations that
+// training never saw, though all facts live in the one corpus.
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <sys/stat.h>
+#include <algorithm>
+#include <unordered_set>
+
+#include "world_kb.h"
+#include "world_passages.h"
+#include "world_questions.h"
+
+namespace steper::data {
+namespace {
+
+using world::Kind;
+using world::Ref;
+
+struct SplitShare {
+  const char* name;
+  double share;
+};
+constexpr SplitShare kSplits[] = {{"train", 0.40}, {"distill", 0.30}, {"dev", 0.15}, {"test", 0.15}};
+
+// Share of each question type; chains dominate as in 2WikiMultiHopQA.
+double type_share(const std::string& type) {
+  if (type == "compositional") return 0.30;
+  if (type == "inference") return 0.10;
+  if (type == "comparison") return 0.20;
+  if (type == "bridge_comparison") return 0.15;
+  if (type == "compositional_3hop") return 0.15;
+  return 0.10;  // compositional_4hop
+}
+
+// Splits `total` by `shares` (summing to 1) into counts that sum to `total`:
+// floors first, then the largest remainders get one more.
+std::vector<std::size_t> apportion(std::size_t total, const std::vector<double>& shares) {
+  std::vector<std::size_t> out(shares.size());
+  std::vector<std::pair<double, std::size_t>> rest;
+  std::size_t given = 0;
+  for (std::size_t i = 0; i < shares.size(); ++i) {
+    double exact = static_cast<double>(total) * shares[i];
+    out[i] = static_cast<std::size_t>(exact);
+    given += out[i];
+    rest.emplace_back(-(exact - static_cast<double>(out[i])), i);
+  }
+  std::sort(rest.begin(), rest.end());
+  for (std::size_t j = 0; given < total; ++j, ++given) ++out[rest[j % rest.size()].second];
+  return out;
+}
+
+// The split an entity anchors questions in: a hash of seed and id, so it
+// does not depend on the order anything is generated in.
+std::size_t split_of(std::uint64_t seed, const std::string& id) {
+  std::uint64_t h = seed ^ 0xcbf29ce484222325ull;
+  for (unsigned char c : id) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  double u = static_cast<double>((h ^ (h >> 29)) % 1000000) / 1e6;
+  double acc = 0;
+  for (std::size_t s = 0; s < std::size(kSplits); ++s) {
+    acc += kSplits[s].share;
+    if (u < acc) return s;
+  }
+  return std::size(kSplits) - 1;
+}
+
+Trace gold_trace(const Question& q, const world::Draft& d) {
+  Trace t{q.id, q.question, q.answers, "gold", {}, d.answer, "answer"};
+  for (std::size_t i = 0; i < d.hops.size(); ++i) {
+    std::string output = d.statements[i];
+    if (i + 1 == d.hops.size()) output += std::string(" ") + kAnswerMarker + " " + d.answer + ".";
+    t.steps.push_back(Step{i == 0 ? q.question : d.statements[i - 1], {d.hops[i].passage_id}, output});
+  }
+  return t;
+}
+
+}  // namespace
+
+World generate_world(const WorldOptions& options) {
+  if (options.questions == 0) throw InputError("a world needs at least one question");
+  world::Random rng(options.seed);
+  world::KnowledgeBase kb = world::build_knowledge_base(options.questions, rng);
+  World w;
+  w.corpus = world::render_passages(kb, rng);
+
+  // Anchor pools per split and kind.
+  std::vector<std::vector<Ref>> films(std::size(kSplits)), people(std::size(kSplits)), companies(std::size(kSplits));
+  for (std::size_t i = 0; i < kb.films.size(); ++i) {
+    films[split_of(options.seed, world::film_id(static_cast<int>(i)))].push_back({Kind::film, static_cast<int>(i)});
+  }
+  for (std::size_t i = 0; i < kb.people.size(); ++i) {
+    people[split_of(options.seed, world::person_id(static_cast<int>(i)))].push_back({Kind::person, static_cast<int>(i)});
+  }
+  for (std::size_t i = 0; i < kb.companies.size(); ++i) {
+    companies[split_of(options.seed, world::company_id(static_cast<int>(i)))].push_back({Kind::company, static_cast<int>(i)});
+  }
+
+  std::vector<double> split_shares, type_shares;
+  for (const auto& split : kSplits) split_shares.push_back(split.share);
+  for (const auto& type : world::question_types()) type_shares.push_back(type_share(type));
+  const std::vector<std::size_t> per_split = apportion(options.questions, split_shares);
+
+  std::unordered_set<std::string> asked;
+  for (std::size_t s = 0; s < std::size(kSplits); ++s) {
+    std::vector<world::Draft> drafts;
+    const std::vector<std::size_t> per_type = apportion(per_split[s], type_shares);
+    for (std::size_t ti = 0; ti < per_type.size(); ++ti) {
+      const std::string& type = world::question_types()[ti];
+      const std::size_t quota = per_type[ti];
+      std::size_t got = 0;
+      for (std::size_t attempt = 0; got < quota && attempt < quota * 50 + 100; ++attempt) {
+        Ref a{Kind::film, world::kNone}, b{Kind::film, world::kNone};
+        const std::vector<Ref>* pool = &films[s];
+        if (type == "inference" || (type == "comparison" && rng.chance(0.5))) pool = &people[s];
+        else if ((type == "compositional" || type == "compositional_3hop") && rng.chance(0.2) && !companies[s].empty()) pool = &companies[s];
+        if (pool->empty()) break;
+        a = rng.pick(*pool);
+        b = rng.pick(*pool);
+        auto draft = world::draft_question(kb, type, a, b, rng);
+        if (!draft || !asked.insert(draft->text).second) continue;
+        drafts.push_back(std::move(*draft));
+        ++got;
+      }
+    }
+    // Mix the types, so that the first N questions of a split are a sample.
+    for (std::size_t i = drafts.size(); i > 1; --i) std::swap(drafts[i - 1], drafts[rng.below(i)]);
+    for (std::size_t i = 0; i < drafts.size(); ++i) {
+      const world::Draft& d = drafts[i];
+      WorldQuestion wq;
+      Question& q = wq.question;
+      char id[32];
+      std::snprintf(id, sizeof id, "%s-%06zu", kSplits[s].name, i);
+      q.id = id;
+      q.question = d.text;
+      q.answers = {d.answer};
+      q.type = d.type;
+      q.dataset = "world";
+      for (const auto& hop : d.hops) {
+        if (std::find(q.supporting_ids.begin(), q.supporting_ids.end(), hop.passage_id) == q.supporting_ids.end()) {
+          q.supporting_ids.push_back(hop.passage_id);
+          q.supporting_titles.push_back(hop.subject);
+        }
+      }
+      wq.split = kSplits[s].name;
+      wq.hops = d.hops;
+      wq.gold = gold_trace(q, d);
+      w.questions.push_back(std::move(wq));
+    }
+  }
+  return w;
+}
+
+void write_world(const World& world, const std::string& out_dir) {
+  if (::mkdir(out_dir.c_str(), 0777) != 0 && errno != EEXIST) {
+    throw RuntimeError(out_dir + ": cannot create directory: " + std::strerror(errno));
+  }
+  {
+    JsonlWriter corpus(out_dir + "/corpus.jsonl", JsonlWriter::Mode::truncate);
+    for (const auto& p : world.corpus) corpus.write(to_json(p));
+  }
+  JsonlWriter gold(out_dir + "/gold_traces.jsonl", JsonlWriter::Mode::truncate);
+  for (const auto& split : kSplits) {
+    JsonlWriter out(out_dir + "/" + split.name + ".jsonl", JsonlWriter::Mode::truncate);
+    for (const auto& q : world.questions) {
+      if (q.split != split.name) continue;
+      out.write(to_json(q.question));
+      gold.write(to_json(q.gold));
+    }
+  }
+}
+
+}  // namespace steper::data
