@@ -19,6 +19,7 @@ TEST(Normalize, EachRule) {
   EXPECT_EQ(normalize_answer("l’the"), "l’");  // ’ is no ASCII punctuation: it stays, and bounds a word
   EXPECT_EQ(normalize_answer("éa a"), "éa");                                      // \b is Unicode-aware
   EXPECT_EQ(normalize_answer("x\u00a0y"), "x y");                                 // no-break space splits
+  EXPECT_EQ(normalize_answer("İSTANBUL"), "i\u0307stanbul");                      // Python's full lower-casing
   EXPECT_EQ(normalize_answer(""), "");
 }
 

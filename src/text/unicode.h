@@ -1,0 +1,28 @@
+// The little Unicode the tokenizers need: UTF-8 decoding that never fails,
+// and the classes \p{L}, \p{N} and \s of the pre-tokenizer patterns.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace steper::text {
+
+// Code points and the byte offset each starts at (offsets.size() ==
+// cps.size() + 1, the last being the text's length). An invalid byte counts
+// as one code point of its own (U+FFFD) so byte-level BPE still sees it.
+struct Utf8Text {
+  std::vector<char32_t> cps;
+  std::vector<std::size_t> offsets;
+};
+Utf8Text decode_utf8(std::string_view s);
+void append_utf8(std::string& out, char32_t cp);
+
+// Python's str.lower() of one code point: one or two code points.
+void append_lower(std::u32string& out, char32_t c);
+
+bool is_letter(char32_t c);
+bool is_number(char32_t c);
+bool is_space(char32_t c);
+
+}  // namespace steper::text
