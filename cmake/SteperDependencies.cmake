@@ -12,3 +12,7 @@ if(NOT TARGET Xapian::xapian)
     INTERFACE_LINK_LIBRARIES "${XAPIAN_LIBRARIES}")
 endif()
 find_program(STEPER_XAPIAN_TCPSRV xapian-tcpsrv)
+
+# SentencePiece ships a pkg-config file only.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(sentencepiece REQUIRED IMPORTED_TARGET sentencepiece)

@@ -39,7 +39,8 @@ std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& tokenizer_json)
 std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& model_file);
 
 struct SentencePieceTrainOptions {
-  int vocab_size = 8000;                  // Default: 8000
+  // At most this many pieces; fewer when the text cannot fill them. Default: 8000
+  int vocab_size = 8000;
   std::string model_type = "bpe";         // "bpe" | "unigram". Default: "bpe"
   double character_coverage = 0.9995;     // Default: 0.9995 (SentencePiece's)
   std::size_t max_sentences = 2000000;    // sampled beyond this. Default: 2M

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   add_recall_command(app, global);
   add_eval_command(app, global);
   add_world_command(app, global);
+  add_tokenizer_command(app, global);
 
   try {
     app.parse(argc, argv);

@@ -57,3 +57,11 @@ assert e["supporting_recall"] == 1.0, e
 assert set(e["by_type"]) >= {"compositional", "comparison", "bridge_comparison"}, e["by_type"].keys()
 PY
 echo "cli world ok"
+
+# A tokenizer trained on the world's corpus round-trips its text.
+"$steper" -q tokenizer train --corpus "$work/w1/corpus.jsonl" --vocab-size 800 --out "$work/tok" > "$work/tok.out" 2>/dev/null
+grep -q "trained a bpe tokenizer" "$work/tok.out" || fail "tokenizer train: $(cat "$work/tok.out")"
+"$steper" tokenizer encode --tokenizer "$work/tok" "Who was born first?" | head -1 | grep -q "tokens:" || fail "tokenizer encode"
+"$steper" tokenizer train --corpus "$work/w1/corpus.jsonl" --field nope --out "$work/tok2" > /dev/null 2> "$work/tok.err" && fail "a missing field should fail"
+grep -q "corpus.jsonl:1: field 'nope': missing" "$work/tok.err" || fail "tokenizer field error: $(cat "$work/tok.err")"
+echo "cli tokenizer ok"
