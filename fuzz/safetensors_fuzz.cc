@@ -1,0 +1,25 @@
+// Fuzzes the safetensors reader: any bytes must open as a valid file (whose
+// tensors then read in bounds) or be refused with an InputError.
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "steper/model.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const std::string path = "/tmp/steper-fuzz-st-" + std::to_string(::getpid());
+  if (FILE* f = std::fopen(path.c_str(), "wb")) {
+    std::fwrite(data, 1, size, f);
+    std::fclose(f);
+  }
+  try {
+    steper::model::SafetensorsFile file(path);
+    volatile unsigned sum = 0;
+    for (const auto& t : file.tensors()) {
+      for (std::size_t i = 0; i < t.bytes; ++i) sum = sum + static_cast<unsigned>(t.data[i]);
+    }
+  } catch (const steper::InputError&) {
+  }
+  return 0;
+}
