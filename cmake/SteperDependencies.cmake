@@ -13,6 +13,26 @@ if(NOT TARGET Xapian::xapian)
 endif()
 find_program(STEPER_XAPIAN_TCPSRV xapian-tcpsrv)
 
+# LibTorch: Debian's is CPU-only; a CUDA build works the same way, the device
+# being a runtime option. Its config gives plain variables; wrap them.
+find_package(Torch REQUIRED)
+if(NOT TARGET Torch::torch)
+  add_library(Torch::torch INTERFACE IMPORTED)
+  set_target_properties(Torch::torch PROPERTIES INTERFACE_LINK_LIBRARIES "${TORCH_LIBRARIES}")
+  separate_arguments(_steper_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
+  set_target_properties(Torch::torch PROPERTIES INTERFACE_COMPILE_OPTIONS "${_steper_torch_flags}")
+endif()
+
 # SentencePiece ships a pkg-config file only.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(sentencepiece REQUIRED IMPORTED_TARGET sentencepiece)
+
+# Debian's libsentencepiece exports protobuf-lite template code of its own.
+# When LibTorch brings the full libprotobuf into the same process, the
+# dynamic linker resolves protobuf's own calls to sentencepiece's copies and
+# the process dies in static initialisation. Linking libprotobuf directly,
+# ahead of sentencepiece, puts it first in the symbol search order.
+find_library(STEPER_PROTOBUF_LIBRARY NAMES protobuf REQUIRED)
+add_library(steper_sentencepiece INTERFACE)
+target_link_libraries(steper_sentencepiece INTERFACE
+  "-Wl,--no-as-needed" "${STEPER_PROTOBUF_LIBRARY}" "-Wl,--as-needed" PkgConfig::sentencepiece)

@@ -12,7 +12,7 @@ packages=(
   libxapian-dev xapian-tools                       # BM25 index, xapian-tcpsrv remote shards
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libsentencepiece-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3                                          # test scripts read JSON with it
+  python3 python3-torch                            # test scripts; the model parity test and benchmarks use PyTorch
 )
 
 missing=()

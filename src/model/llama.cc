@@ -1,0 +1,149 @@
+// The Llama architecture (as Hugging Face's modeling_llama computes it):
+//   h = embed(ids)
+//   per layer:  h = h + o(attn(rope(q(n1(h))), rope(k(n1(h))), v(n1(h))))
+//               h = h + down(silu(gate(n2(h))) * up(n2(h)))
+//   logits = lm_head(norm(h))
+// RMSNorm: x / sqrt(mean(x^2) + eps) * w, computed in float32.
+// RoPE: non-interleaved halves (rotate_half), inv_freq_i = theta^(-2i/D),
+//   optionally rescaled as Llama-3.1 does (rope.cc).
+// Attention: causal, grouped-query (each key/value head serves H/K query
+//   heads), scores and softmax in float32 whatever the model dtype.
+#include <cmath>
+
+#include "rope.h"
+#include "steper/model.h"
+
+namespace steper::model {
+
+namespace F = torch::nn::functional;
+
+RMSNormImpl::RMSNormImpl(std::int64_t dim, double e) : eps(e) { weight = register_parameter("weight", torch::ones({dim})); }
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  torch::Tensor xf = x.to(torch::kFloat32);
+  xf = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * xf.to(x.scalar_type());
+}
+
+namespace {
+torch::nn::Linear linear(std::int64_t in, std::int64_t out, bool bias) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+}  // namespace
+
+AttentionImpl::AttentionImpl(const ModelConfig& c)
+    : heads(c.num_attention_heads), kv_heads(c.num_key_value_heads), head_dim(c.head_dim()) {
+  q_proj = register_module("q_proj", linear(c.hidden_size, heads * head_dim, c.attention_bias));
+  k_proj = register_module("k_proj", linear(c.hidden_size, kv_heads * head_dim, c.attention_bias));
+  v_proj = register_module("v_proj", linear(c.hidden_size, kv_heads * head_dim, c.attention_bias));
+  o_proj = register_module("o_proj", linear(heads * head_dim, c.hidden_size, false));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                     const torch::Tensor& mask, KVCache* cache, std::size_t layer) {
+  const std::int64_t B = x.size(0), T = x.size(1);
+  torch::Tensor q = q_proj(x).view({B, T, heads, head_dim}).transpose(1, 2);     // [B,H,T,D]
+  torch::Tensor k = k_proj(x).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // [B,K,T,D]
+  torch::Tensor v = v_proj(x).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // [B,K,T,D]
+  q = apply_rope(q, cos, sin);
+  k = apply_rope(k, cos, sin);
+  if (cache) std::tie(k, v) = cache->append(layer, k, v);  // [B,K,S,D]
+  if (kv_heads != heads) {
+    k = k.repeat_interleave(heads / kv_heads, 1);  // [B,H,S,D]
+    v = v.repeat_interleave(heads / kv_heads, 1);
+  }
+  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32) / std::sqrt(static_cast<double>(head_dim));
+  torch::Tensor att = torch::softmax(scores + mask, -1).to(v.scalar_type());  // [B,H,T,S]
+  torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, heads * head_dim});
+  return o_proj(y);
+}
+
+MlpImpl::MlpImpl(const ModelConfig& c) {
+  gate_proj = register_module("gate_proj", linear(c.hidden_size, c.intermediate_size, false));
+  up_proj = register_module("up_proj", linear(c.hidden_size, c.intermediate_size, false));
+  down_proj = register_module("down_proj", linear(c.intermediate_size, c.hidden_size, false));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return down_proj(F::silu(gate_proj(x)) * up_proj(x)); }
+
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
+  input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+  self_attn = register_module("self_attn", Attention(c));
+  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+  mlp = register_module("mlp", Mlp(c));
+}
+
+torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                        const torch::Tensor& mask, KVCache* cache, std::size_t layer) {
+  torch::Tensor h = x + self_attn(input_layernorm(x), cos, sin, mask, cache, layer);
+  return h + mlp(post_attention_layernorm(h));
+}
+
+LlamaBodyImpl::LlamaBodyImpl(const ModelConfig& c) {
+  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(c.vocab_size, c.hidden_size));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int i = 0; i < c.num_hidden_layers; ++i) layers->push_back(DecoderLayer(c));
+  norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+CausalLMImpl::CausalLMImpl(const ModelConfig& c) : config(c) {
+  config.validate();
+  model = register_module("model", LlamaBody(c));
+  if (!c.tie_word_embeddings) lm_head = register_module("lm_head", linear(c.hidden_size, c.vocab_size, false));
+  inv_freq = register_buffer("inv_freq", rope_inverse_frequencies(c));
+  // Hugging Face's initialisation: N(0, 0.02) for every matrix, zero biases.
+  torch::NoGradGuard no_grad;
+  for (auto& p : named_parameters()) {
+    if (p.key().find("norm") != std::string::npos) continue;
+    if (p.value().dim() >= 2) p.value().normal_(0.0, 0.02);
+    else p.value().zero_();
+  }
+}
+
+torch::Tensor CausalLMImpl::hidden(const torch::Tensor& ids, const torch::Tensor& positions,
+                                   const torch::Tensor& key_valid, KVCache* cache) {
+  const std::int64_t B = ids.size(0), T = ids.size(1);
+  const std::int64_t past = cache ? cache->length() : 0, S = past + T;
+  TORCH_CHECK(key_valid.size(0) == B && key_valid.size(1) == S, "key_valid must be [B, cache length + T]");
+  if (cache && S > cache->capacity()) {
+    throw InputError("sequence of " + std::to_string(S) + " tokens exceeds the KV cache's " +
+                     std::to_string(cache->capacity()));
+  }
+  auto [cos, sin] = rope_tables(inv_freq, positions);  // [B,T,D] each
+  cos = cos.to(model->embed_tokens->weight.scalar_type());
+  sin = sin.to(model->embed_tokens->weight.scalar_type());
+  // Query t sits at slot past + t and sees the valid keys at slots <= its own.
+  auto opts = torch::TensorOptions().device(ids.device());
+  torch::Tensor q_slot = torch::arange(past, S, opts.dtype(torch::kLong)).unsqueeze(1);  // [T,1]
+  torch::Tensor k_slot = torch::arange(S, opts.dtype(torch::kLong)).unsqueeze(0);        // [1,S]
+  torch::Tensor allowed = (k_slot <= q_slot).unsqueeze(0) & key_valid.unsqueeze(1);      // [B,T,S]
+  // A finite floor, not -inf: a padding query that may see nothing gets a
+  // harmless uniform row instead of NaN.
+  torch::Tensor mask = torch::zeros({B, 1, T, S}, opts.dtype(torch::kFloat32))
+                           .masked_fill_(allowed.logical_not().unsqueeze(1), -1e9f);
+  torch::Tensor h = model->embed_tokens(ids);
+  for (std::size_t i = 0; i < model->layers->size(); ++i) {
+    h = model->layers[i]->as<DecoderLayer>()->forward(h, cos, sin, mask, cache, i);
+  }
+  if (cache) cache->advance(T);
+  return model->norm(h);
+}
+
+torch::Tensor CausalLMImpl::logits(const torch::Tensor& h) {
+  return lm_head ? lm_head(h) : torch::nn::functional::linear(h, model->embed_tokens->weight);
+}
+
+torch::Tensor CausalLMImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions,
+                                    const torch::Tensor& key_valid, KVCache* cache) {
+  return logits(hidden(ids, positions, key_valid, cache));
+}
+
+torch::Tensor CausalLMImpl::forward(const torch::Tensor& ids) {
+  const std::int64_t B = ids.size(0), T = ids.size(1);
+  auto opts = torch::TensorOptions().device(ids.device());
+  torch::Tensor positions = torch::arange(T, opts.dtype(torch::kLong)).unsqueeze(0).expand({B, T});
+  torch::Tensor valid = torch::ones({B, T}, opts.dtype(torch::kBool));
+  return forward(ids, positions, valid, nullptr);
+}
+
+}  // namespace steper::model

@@ -1,0 +1,139 @@
+// Checkpoint folders in Hugging Face layout, and runtime choices (device,
+// dtype) that stay options, never forks in the code.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "steper/model.h"
+
+namespace steper::model {
+namespace {
+
+torch::Dtype torch_dtype_of(DType d, const std::string& name) {
+  switch (d) {
+    case DType::f32: return torch::kFloat32;
+    case DType::f16: return torch::kFloat16;
+    case DType::bf16: return torch::kBFloat16;
+    case DType::f64: return torch::kFloat64;
+    default: throw InputError("tensor '" + name + "' is " + dtype_name(d) + "; weights must be floating point");
+  }
+}
+
+DType file_dtype_of(torch::Dtype d) {
+  if (d == torch::kFloat32) return DType::f32;
+  if (d == torch::kFloat16) return DType::f16;
+  if (d == torch::kBFloat16) return DType::bf16;
+  throw InputError("checkpoints are written as float32, bfloat16 or float16");
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+torch::Device parse_device(const std::string& name) {
+  torch::Device device(torch::kCPU);
+  try {
+    device = torch::Device(name);
+  } catch (const c10::Error&) {
+    throw InputError("unknown device '" + name + "': use cpu, cuda or cuda:N");
+  }
+  if (device.is_cuda() && !torch::cuda::is_available()) {
+    throw InputError("device '" + name + "' asked for, but this LibTorch has no CUDA (or sees no GPU)");
+  }
+  return device;
+}
+
+torch::Dtype parse_dtype_name(const std::string& name) {
+  if (name == "float32" || name == "fp32") return torch::kFloat32;
+  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
+  if (name == "float16" || name == "fp16") return torch::kFloat16;
+  throw InputError("unknown dtype '" + name + "': use float32, bfloat16 or float16");
+}
+
+std::string torch_dtype_name(torch::Dtype d) {
+  if (d == torch::kFloat32) return "float32";
+  if (d == torch::kBFloat16) return "bfloat16";
+  if (d == torch::kFloat16) return "float16";
+  return "unknown";
+}
+
+std::string blas_warning() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    // Debian's reference BLAS lives in .../blas/libblas.so.3; OpenBLAS in
+    // .../openblas-pthread/ (the alternatives system picks one).
+    if (line.find("/blas/libblas.so") != std::string::npos) {
+      return "LibTorch is using the reference BLAS (" + line.substr(line.find('/')) +
+             "): matrix products run ~25x slower.\n  hint: apt-get install libopenblas0-pthread";
+    }
+  }
+  return {};
+}
+
+LoadedModel load_model(const std::string& dir, torch::Device device, torch::Dtype dtype) {
+  LoadedModel out;
+  out.config = read_model_config(dir + "/config.json");
+  out.model = CausalLM(out.config);
+  Checkpoint weights(dir);
+  std::set<std::string> expected;
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : out.model->named_parameters()) {
+      expected.insert(p.key());
+      const TensorView* t = weights.find(p.key());
+      if (!t) throw InputError("checkpoint '" + dir + "' lacks tensor '" + p.key() + "' that config.json implies");
+      std::vector<std::int64_t> want(p.value().sizes().begin(), p.value().sizes().end());
+      if (t->shape != want) {
+        throw InputError("checkpoint '" + dir + "': tensor '" + p.key() + "' has shape " +
+                         c10::str(c10::IntArrayRef(t->shape)) + ", config.json implies " + c10::str(p.value().sizes()));
+      }
+      torch::Tensor src = torch::empty(t->shape, torch::TensorOptions().dtype(torch_dtype_of(t->dtype, t->name)));
+      std::memcpy(src.data_ptr(), t->data, t->bytes);  // a copy: the mapping may be unaligned
+      p.value().copy_(src);
+    }
+  }
+  for (const auto& name : weights.names()) {
+    if (expected.count(name) || ends_with(name, "rotary_emb.inv_freq")) continue;
+    if (name == "lm_head.weight" && out.config.tie_word_embeddings) continue;
+    throw InputError("checkpoint '" + dir + "' has tensor '" + name + "' that this Llama model does not: another architecture?");
+  }
+  out.model->to(device, dtype);
+  out.model->inv_freq = out.model->inv_freq.to(torch::kFloat32);  // rotary angles stay precise
+  struct stat st {};
+  if (::stat((dir + "/tokenizer.json").c_str(), &st) == 0 || ::stat((dir + "/tokenizer.model").c_str(), &st) == 0) {
+    out.tokenizer = text::load_tokenizer(dir);
+  }
+  return out;
+}
+
+void save_model(CausalLM& model, const std::string& dir, const std::string& tokenizer_file, torch::Dtype dtype) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw RuntimeError(dir + ": cannot create directory: " + ec.message());
+  std::vector<torch::Tensor> keep;
+  std::vector<TensorData> tensors;
+  for (const auto& p : model->named_parameters()) {
+    torch::Tensor t = p.value().detach().to(torch::kCPU, dtype).contiguous();
+    keep.push_back(t);
+    tensors.push_back({p.key(), file_dtype_of(dtype), std::vector<std::int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr()});
+  }
+  write_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
+  write_model_config(model->config, dir + "/config.json", torch_dtype_name(dtype));
+  if (!tokenizer_file.empty()) {
+    auto name = std::filesystem::path(tokenizer_file).filename();
+    if (std::filesystem::absolute(tokenizer_file) != std::filesystem::absolute(std::filesystem::path(dir) / name)) {
+      std::filesystem::copy_file(tokenizer_file, std::filesystem::path(dir) / name,
+                                 std::filesystem::copy_options::overwrite_existing, ec);
+      if (ec) throw RuntimeError("cannot copy tokenizer " + tokenizer_file + " into " + dir + ": " + ec.message());
+    }
+  }
+}
+
+}  // namespace steper::model

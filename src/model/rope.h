@@ -1,0 +1,17 @@
+// Rotary position embeddings, Hugging Face's non-interleaved layout.
+#pragma once
+
+#include <utility>
+
+#include "steper/model.h"
+
+namespace steper::model {
+
+// inv_freq [D/2], float32, with Llama-3.1's scaling when the config asks.
+torch::Tensor rope_inverse_frequencies(const ModelConfig& c);
+// positions [B,T] -> cos, sin [B,T,D] (float32).
+std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& positions);
+// x [B,H,T,D] rotated: x * cos + rotate_half(x) * sin.
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+
+}  // namespace steper::model
