@@ -26,13 +26,3 @@ endif()
 # SentencePiece ships a pkg-config file only.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(sentencepiece REQUIRED IMPORTED_TARGET sentencepiece)
-
-# Debian's libsentencepiece exports protobuf-lite template code of its own.
-# When LibTorch brings the full libprotobuf into the same process, the
-# dynamic linker resolves protobuf's own calls to sentencepiece's copies and
-# the process dies in static initialisation. Linking libprotobuf directly,
-# ahead of sentencepiece, puts it first in the symbol search order.
-find_library(STEPER_PROTOBUF_LIBRARY NAMES protobuf REQUIRED)
-add_library(steper_sentencepiece INTERFACE)
-target_link_libraries(steper_sentencepiece INTERFACE
-  "-Wl,--no-as-needed" "${STEPER_PROTOBUF_LIBRARY}" "-Wl,--as-needed" PkgConfig::sentencepiece)

@@ -237,6 +237,113 @@ struct CausalLMImpl : torch::nn::Module {
 };
 TORCH_MODULE(CausalLM);
 
+// ---------------------------------------------------------------- generation
+
+struct GenerateOptions {
+  int max_new_tokens = 64;          // Default: 64
+  double temperature = 0.0;         // 0: greedy. Default: 0
+  double top_p = 1.0;               // nucleus sampling mass, in (0, 1]. Default: 1
+  std::uint64_t seed = 0;           // sampling seed; same seed, same text. Default: 0
+  std::vector<std::string> stop;    // the text ends before the first of these. Default: none
+  bool stop_at_eos = true;          // Default: true
+  // Prepend BOS: -1 as the tokenizer suggests (when it has a BOS distinct
+  // from EOS: SentencePiece, Llama-3; not GPT-2), 0 never, 1 always.
+  int add_bos = -1;
+  // Prompts decoded at once; more run in successive batches. Default: 32
+  int batch_size = 32;
+};
+
+struct Generation {
+  std::string text;         // the completion, cut before any stop string
+  std::vector<int> tokens;  // completion tokens (up to and including the one that stopped it)
+  std::string finish;       // "stop" | "eos" | "length"
+  int prompt_tokens = 0;
+};
+
+struct GenerateStats {
+  std::int64_t prompt_tokens = 0, new_tokens = 0;
+  double seconds = 0;
+};
+
+// Completes many prompts of different lengths together: left-padded batches,
+// one prefill, then one token per step from the KV cache; finished rows leave
+// the batch. Throws InputError naming the prompt when one does not fit the
+// model's context (max_position_embeddings); completions that would run past
+// it stop with finish "length".
+std::vector<Generation> generate(CausalLM& model, const text::Tokenizer& tokenizer, const std::vector<std::string>& prompts,
+                                 const GenerateOptions& options, GenerateStats* stats = nullptr);
+
+// ---------------------------------------------------------------- training
+
+// How a model is trained. The loop (train_loop) is shared by pretraining
+// and distillation; what a step computes is the caller's.
+struct TrainConfig {
+  std::int64_t steps = 1000;       // optimizer steps. Default: 1000
+  int batch_size = 16;             // sequences per micro-batch. Default: 16
+  int grad_accum = 1;              // micro-batches per step. Default: 1
+  double lr = 1e-3;                // peak learning rate. Default: 1e-3
+  double min_lr_ratio = 0.1;       // the cosine ends at lr * this. Default: 0.1
+  std::int64_t warmup_steps = 50;  // linear warm-up. Default: 50
+  double weight_decay = 0.1;       // AdamW, matrices only. Default: 0.1
+  double beta1 = 0.9, beta2 = 0.95;
+  double grad_clip = 1.0;          // global norm; 0 disables. Default: 1
+  std::int64_t save_every = 200;   // steps between checkpoints; 0: only at the end. Default: 200
+  std::uint64_t seed = 0;          // data order and initialisation. Default: 0
+};
+
+// Learning rate at `step` (0-based): linear warm-up, then cosine to min.
+double learning_rate(const TrainConfig& c, std::int64_t step);
+
+struct TrainProgress {
+  std::int64_t step = 0, steps = 0;  // steps done, of
+  double loss = 0, lr = 0, grad_norm = 0;
+  double tokens_per_second = 0, ms_per_step = 0, seconds = 0;
+};
+
+// One micro-batch's work: the loss to back-propagate (already divided by
+// nothing: the loop scales by 1/grad_accum) and the tokens it covered.
+struct MicroStep {
+  torch::Tensor loss;
+  std::int64_t tokens = 0;
+};
+
+// Runs `config.steps` optimizer steps over `model`, writing checkpoints into
+// `out_dir` (model in Hugging Face layout + optimizer.pt +
+// trainer_state.json). If out_dir holds the state of an interrupted run with
+// the same `run_key`, continues from its last checkpoint, reproducing the
+// uninterrupted run exactly; a different run_key there is refused.
+// `micro(step, k)` computes micro-batch k of step `step` and must depend on
+// nothing else. `on_progress` sees every step; returning false stops after
+// saving a checkpoint. Returns the steps done in total.
+std::int64_t train_loop(CausalLM& model, const TrainConfig& config, const std::string& out_dir,
+                        const std::string& tokenizer_file, const std::string& run_key,
+                        const std::function<MicroStep(std::int64_t step, int micro)>& micro,
+                        const std::function<bool(const TrainProgress&)>& on_progress);
+
+// Plain next-token language modelling over a corpus of texts, packed:
+// each text is BOS + tokens + EOS, all concatenated and cut into rows of
+// seq_len + 1 tokens; each epoch visits the rows in a fresh order from the seed.
+class PackedTokens {
+ public:
+  PackedTokens(std::vector<int> stream, int seq_len);
+  std::int64_t rows() const { return rows_; }
+  std::int64_t tokens() const { return static_cast<std::int64_t>(stream_.size()); }
+  // Micro-batch `index` (counting through epochs) of `batch` rows: [batch, seq_len + 1].
+  torch::Tensor batch(std::int64_t index, int batch, std::uint64_t seed) const;
+
+ private:
+  const std::vector<std::int64_t>& order(std::int64_t epoch, std::uint64_t seed) const;
+  std::vector<int> stream_;
+  int seq_len_;
+  std::int64_t rows_;
+  mutable std::int64_t cached_epoch_ = -1;  // the last epoch's row order
+  mutable std::uint64_t cached_seed_ = 0;
+  mutable std::vector<std::int64_t> order_;
+};
+
+// Next-token cross-entropy on micro-batch `index` of `data`.
+MicroStep language_model_step(CausalLM& model, const PackedTokens& data, std::int64_t index, int batch, std::uint64_t seed);
+
 // ---------------------------------------------------------------- I/O
 
 struct LoadedModel {

@@ -1,16 +1,12 @@
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 
 #include "commands.h"
+#include "interrupt.h"
 #include "progress.h"
 #include "steper/retrieve.h"
 
 namespace steper::cli {
 namespace {
-
-std::atomic<bool> g_stop{false};
-extern "C" void on_interrupt(int) { g_stop = true; }
 
 struct IndexArgs {
   std::string corpus, out;
@@ -21,15 +17,15 @@ void run_index(IndexArgs& a, const Global& g) {
   Progress progress("index", "docs", !g.quiet);
   a.options.progress = [&](const retrieve::IndexProgress& p) {
     progress.update(p.documents, p.total_bytes ? static_cast<double>(p.bytes_read) / static_cast<double>(p.total_bytes) : -1);
-    return !g_stop.load();
+    return !StopOnInterrupt::stop_requested();
   };
   // Ctrl-C finishes the current batch, commits it and stops: the index stays
   // valid and the same command resumes it.
-  auto previous = std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
-  retrieve::IndexStats s = retrieve::build_index(a.corpus, a.out, a.options);
-  std::signal(SIGINT, previous);
-  std::signal(SIGTERM, SIG_DFL);
+  retrieve::IndexStats s;
+  {
+    StopOnInterrupt interrupt;
+    s = retrieve::build_index(a.corpus, a.out, a.options);
+  }
 
   if (s.already_complete) {
     std::printf("%s is already a complete index of %s (%llu documents); nothing to do (--overwrite rebuilds it)\n",

@@ -23,6 +23,8 @@ void add_recall_command(CLI::App& app, const Global& global);
 void add_eval_command(CLI::App& app, const Global& global);
 void add_world_command(CLI::App& app, const Global& global);
 void add_tokenizer_command(CLI::App& app, const Global& global);
+void add_pretrain_command(CLI::App& app, const Global& global);
+void add_generate_command(CLI::App& app, const Global& global);
 
 // Thrown when the user stopped a job (Ctrl-C) after its work was saved;
 // main prints the message and exits 130.

@@ -37,8 +37,9 @@ Progress::Progress(std::string label, std::string unit, bool enabled)
 
 double Progress::seconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
-void Progress::update(std::uint64_t done, double fraction) {
+void Progress::update(std::uint64_t done, double fraction, const std::string& extra) {
   if (!enabled_) return;
+  extra_ = extra;
   double since = std::chrono::duration<double>(Clock::now() - last_).count();
   if (since < (tty_ ? kTtyInterval : kLogInterval)) return;
   last_ = Clock::now();
@@ -70,6 +71,7 @@ void Progress::draw(std::uint64_t done, double fraction, bool final) {
     line += pct;
   }
   line += human_count(static_cast<double>(done)) + " " + unit_ + "  " + human_count(rate) + " " + unit_ + "/s";
+  if (!extra_.empty()) line += "  " + extra_;
   if (final) {
     line += "  in " + human_duration(elapsed);
   } else if (fraction > 0.001) {

@@ -15,7 +15,7 @@ class Progress {
   // when !enabled.
   Progress(std::string label, std::string unit, bool enabled);
   // `fraction` of the work done in [0, 1], or < 0 when unknown (no ETA).
-  void update(std::uint64_t done, double fraction);
+  void update(std::uint64_t done, double fraction, const std::string& extra = "");
   // Prints the final line: count, rate and elapsed time.
   void finish(std::uint64_t done);
   // Ends a half-drawn terminal line without claiming completion.
@@ -24,6 +24,7 @@ class Progress {
 
  private:
   void draw(std::uint64_t done, double fraction, bool final);
+  std::string extra_;
 
   std::string label_, unit_;
   bool enabled_, tty_;

@@ -1,64 +1,145 @@
 // SentencePiece models (`tokenizer.model`), loaded and trained through
-// Debian's libsentencepiece.
+// Debian's libsentencepiece behind the shim of sentencepiece_shim.cc.
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  // dlmopen
+#endif
+#include <dlfcn.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
-
-#include <sentencepiece_processor.h>
-#include <sentencepiece_trainer.h>
+#include <mutex>
 
 #include "steper/text.h"
 
 namespace steper::text {
 namespace {
 
+constexpr std::size_t kErrorBytes = 1024;
+
+struct Shim {
+  void* (*load)(const char*, char*, std::size_t);
+  void (*free_model)(void*);
+  void (*info)(void*, int*, int*, int*);
+  int (*encode)(void*, const char*, std::size_t, int**, std::size_t*, char*, std::size_t);
+  int (*decode)(void*, const int*, std::size_t, char**, std::size_t*, char*, std::size_t);
+  int (*train)(const char*, int (*)(void*, const char**, std::size_t*), void*, char*, std::size_t);
+  void (*free_buffer)(void*);
+};
+
+// The shim's path: $STEPER_SENTENCEPIECE_SHIM, else beside the executable,
+// else where this build put it.
+std::string shim_path() {
+  if (const char* env = std::getenv("STEPER_SENTENCEPIECE_SHIM")) return env;
+  char exe[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    std::string dir(exe, static_cast<std::size_t>(n));
+    dir = dir.substr(0, dir.find_last_of('/'));
+    for (const std::string& candidate : {dir + "/" STEPER_SHIM_NAME, dir + "/../lib/steper/" STEPER_SHIM_NAME}) {
+      struct stat st {};
+      if (::stat(candidate.c_str(), &st) == 0) return candidate;
+    }
+  }
+  return STEPER_SHIM_BUILD_PATH;
+}
+
+const Shim& shim() {
+  static Shim s;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const std::string path = shim_path();
+    // Its own namespace: see sentencepiece_shim.cc for why.
+    void* h = ::dlmopen(LM_ID_NEWLM, path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!h) throw RuntimeError(std::string("cannot load the SentencePiece shim: ") + ::dlerror() +
+                               "\n  hint: set STEPER_SENTENCEPIECE_SHIM to the path of " STEPER_SHIM_NAME);
+    auto sym = [&](const char* name) {
+      void* f = ::dlsym(h, name);
+      if (!f) throw RuntimeError(path + ": lacks " + name);
+      return f;
+    };
+    s.load = reinterpret_cast<decltype(s.load)>(sym("steper_spm_load"));
+    s.free_model = reinterpret_cast<decltype(s.free_model)>(sym("steper_spm_free"));
+    s.info = reinterpret_cast<decltype(s.info)>(sym("steper_spm_info"));
+    s.encode = reinterpret_cast<decltype(s.encode)>(sym("steper_spm_encode"));
+    s.decode = reinterpret_cast<decltype(s.decode)>(sym("steper_spm_decode"));
+    s.train = reinterpret_cast<decltype(s.train)>(sym("steper_spm_train"));
+    s.free_buffer = reinterpret_cast<decltype(s.free_buffer)>(sym("steper_spm_free_buffer"));
+  });
+  return s;
+}
+
 class SentencePieceTokenizer final : public Tokenizer {
  public:
   explicit SentencePieceTokenizer(const std::string& path) {
-    auto status = sp_.Load(path);
-    if (!status.ok()) throw InputError(path + ": not a SentencePiece model: " + status.ToString());
+    char err[kErrorBytes] = "";
+    handle_ = shim().load(path.c_str(), err, sizeof err);
+    if (!handle_) throw InputError(path + ": not a SentencePiece model: " + err);
+    shim().info(handle_, &vocab_, &bos_, &eos_);
   }
+  ~SentencePieceTokenizer() override { shim().free_model(handle_); }
+  SentencePieceTokenizer(const SentencePieceTokenizer&) = delete;
+  SentencePieceTokenizer& operator=(const SentencePieceTokenizer&) = delete;
+
   std::vector<int> encode(const std::string& text) const override {
-    std::vector<int> ids;
-    auto status = sp_.Encode(text, &ids);
-    if (!status.ok()) throw RuntimeError("SentencePiece encode failed: " + status.ToString());
-    return ids;
+    int* ids = nullptr;
+    std::size_t n = 0;
+    char err[kErrorBytes] = "";
+    if (!shim().encode(handle_, text.data(), text.size(), &ids, &n, err, sizeof err)) {
+      throw RuntimeError(std::string("SentencePiece encode failed: ") + err);
+    }
+    std::vector<int> out(ids, ids + n);
+    shim().free_buffer(ids);
+    return out;
   }
   std::string decode(const std::vector<int>& ids) const override {
     std::vector<int> valid;
     valid.reserve(ids.size());
     for (int id : ids) {
-      if (id >= 0 && id < sp_.GetPieceSize()) valid.push_back(id);
+      if (id >= 0 && id < vocab_) valid.push_back(id);
     }
-    std::string text;
-    auto status = sp_.Decode(valid, &text);
-    if (!status.ok()) throw RuntimeError("SentencePiece decode failed: " + status.ToString());
-    return text;
+    char* text = nullptr;
+    std::size_t n = 0;
+    char err[kErrorBytes] = "";
+    if (!shim().decode(handle_, valid.data(), valid.size(), &text, &n, err, sizeof err)) {
+      throw RuntimeError(std::string("SentencePiece decode failed: ") + err);
+    }
+    std::string out(text, n);
+    shim().free_buffer(text);
+    return out;
   }
-  int vocab_size() const override { return sp_.GetPieceSize(); }
-  int bos_id() const override { return sp_.bos_id(); }
-  int eos_id() const override { return sp_.eos_id(); }
+  int vocab_size() const override { return vocab_; }
+  int bos_id() const override { return bos_; }
+  int eos_id() const override { return eos_; }
   std::string kind() const override { return "sentencepiece"; }
 
  private:
-  sentencepiece::SentencePieceProcessor sp_;
+  void* handle_ = nullptr;
+  int vocab_ = 0, bos_ = -1, eos_ = -1;
 };
 
-// Feeds the trainer from a callback, so texts stream from any source.
-class CallbackIterator final : public sentencepiece::SentenceIterator {
- public:
-  explicit CallbackIterator(const std::function<bool(std::string&)>& next) : next_(next) { Next(); }
-  bool done() const override { return done_; }
-  void Next() override { done_ = !next_(value_); }
-  const std::string& value() const override { return value_; }
-  sentencepiece::util::Status status() const override { return {}; }
-
- private:
-  const std::function<bool(std::string&)>& next_;
-  std::string value_;
-  bool done_ = false;
+struct TrainFeed {
+  const std::function<bool(std::string&)>* next;
+  std::string current;
+  std::exception_ptr error;  // an exception must not cross the C boundary
 };
+
+int feed(void* ctx, const char** text, std::size_t* len) {
+  auto* f = static_cast<TrainFeed*>(ctx);
+  if (f->error) return 0;
+  try {
+    if (!(*f->next)(f->current)) return 0;
+  } catch (...) {
+    f->error = std::current_exception();
+    return 0;
+  }
+  *text = f->current.data();
+  *len = f->current.size();
+  return 1;
+}
 
 }  // namespace
 
@@ -83,10 +164,12 @@ void train_sentencepiece(const std::function<bool(std::string&)>& next, const st
                      " --max_sentence_length=16384 --minloglevel=2" +
                      // a soft limit: a small corpus yields a smaller vocabulary instead of failing
                      " --hard_vocab_limit=false";
-  CallbackIterator it(next);
-  auto status = sentencepiece::SentencePieceTrainer::Train(args, &it);
-  if (!status.ok()) {
-    const std::string m = status.ToString();
+  TrainFeed f{&next, {}, nullptr};
+  char err[kErrorBytes] = "";
+  const int ok = shim().train(args.c_str(), feed, &f, err, sizeof err);
+  if (f.error) std::rethrow_exception(f.error);
+  if (!ok) {
+    const std::string m = err;
     std::string hint;
     if (m.find("smaller than required") != std::string::npos) {
       hint = "\n  hint: raise the vocabulary size: byte fallback takes 256 pieces, plus every character seen";

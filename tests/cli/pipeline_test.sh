@@ -65,3 +65,21 @@ grep -q "trained a bpe tokenizer" "$work/tok.out" || fail "tokenizer train: $(ca
 "$steper" tokenizer train --corpus "$work/w1/corpus.jsonl" --field nope --out "$work/tok2" > /dev/null 2> "$work/tok.err" && fail "a missing field should fail"
 grep -q "corpus.jsonl:1: field 'nope': missing" "$work/tok.err" || fail "tokenizer field error: $(cat "$work/tok.err")"
 echo "cli tokenizer ok"
+
+# One process with LibTorch and SentencePiece (they once clashed over
+# protobuf): pretrain a tiny model on the world, generate, and check the
+# folder is in Hugging Face layout.
+"$steper" -q pretrain --data "$work/w1/corpus.jsonl" --tokenizer "$work/tok" --out "$work/lm" \
+  --dim 32 --layers 1 --heads 2 --seq-len 32 --batch 4 --steps 3 > "$work/pt.out" 2>&1 || fail "pretrain: $(cat "$work/pt.out")"
+"$steper" generate --model "$work/lm" --prompt "The capital of" --max-new-tokens 4 > "$work/gen.out" 2> "$work/gen.err" || fail "generate: $(cat "$work/gen.err")"
+grep -q "new tokens/s" "$work/gen.err" || fail "generate stats"
+/usr/bin/env python3 - "$work/lm" <<'PY' || fail "model folder layout"
+import json, os, sys
+d = sys.argv[1]
+c = json.load(open(f"{d}/config.json"))
+assert c["model_type"] == "llama" and c["architectures"] == ["LlamaForCausalLM"], c
+assert c["hidden_size"] == 32 and c["num_hidden_layers"] == 1 and c["num_attention_heads"] == 2, c
+for f in ("model.safetensors", "tokenizer.model", "trainer_state.json", "train_log.jsonl"):
+    assert os.path.exists(f"{d}/{f}"), f
+PY
+echo "cli model ok"

@@ -1,0 +1,170 @@
+// Batched generation. Prompts are left-padded so every row's next token is
+// the last column; padded keys are masked out and positions count from each
+// row's own first token, so a row's output does not depend on its batch.
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "steper/model.h"
+
+namespace steper::model {
+namespace {
+
+struct Row {
+  std::size_t prompt;          // index into the caller's prompts
+  std::vector<int> ids;        // prompt ids
+  std::vector<int> out;        // generated ids
+  int budget = 0;              // new tokens allowed
+  bool done = false;
+};
+
+// Next token per row from logits [B,V]: argmax, or a temperature / top-p sample.
+torch::Tensor pick(const torch::Tensor& logits, const GenerateOptions& o, at::Generator& gen) {
+  if (o.temperature <= 0) return logits.argmax(-1);
+  torch::Tensor probs = torch::softmax(logits.to(torch::kCPU, torch::kFloat32) / o.temperature, -1);
+  if (o.top_p < 1.0) {
+    auto [sorted, order] = probs.sort(-1, /*descending=*/true);
+    torch::Tensor before = sorted.cumsum(-1) - sorted;  // mass of the more likely tokens
+    sorted.masked_fill_(before > o.top_p, 0);            // keeps at least the top token
+    probs = torch::zeros_like(probs).scatter_(-1, order, sorted);
+  }
+  return torch::multinomial(probs, 1, false, gen).squeeze(-1).to(logits.device());
+}
+
+// The stop string that occurs first in `text`, as its position; npos if none.
+std::size_t first_stop(const std::string& text, const std::vector<std::string>& stops) {
+  std::size_t best = std::string::npos;
+  for (const auto& s : stops) {
+    if (!s.empty()) best = std::min(best, text.find(s));
+  }
+  return best;
+}
+
+void run_batch(CausalLM& model, const text::Tokenizer& tok, std::vector<Row>& rows, const GenerateOptions& o,
+               at::Generator& gen, std::vector<Generation>& results, GenerateStats& stats) {
+  const torch::Device device = model->model->embed_tokens->weight.device();
+  const torch::Dtype dtype = model->model->embed_tokens->weight.scalar_type();
+  const auto B = static_cast<std::int64_t>(rows.size());
+  std::int64_t P = 0, budget = 0;
+  for (const auto& r : rows) {
+    P = std::max<std::int64_t>(P, static_cast<std::int64_t>(r.ids.size()));
+    budget = std::max<std::int64_t>(budget, r.budget);
+  }
+  // Prompt ids, positions and key validity, left-padded; pad id 0 is masked.
+  torch::Tensor ids = torch::zeros({B, P}, torch::kLong), pos = torch::zeros({B, P}, torch::kLong);
+  torch::Tensor valid = torch::zeros({B, P + budget}, torch::kBool);
+  for (std::int64_t b = 0; b < B; ++b) {
+    const auto& p = rows[static_cast<std::size_t>(b)].ids;
+    const std::int64_t pad = P - static_cast<std::int64_t>(p.size());
+    for (std::size_t t = 0; t < p.size(); ++t) {
+      ids[b][pad + static_cast<std::int64_t>(t)] = p[t];
+      pos[b][pad + static_cast<std::int64_t>(t)] = static_cast<std::int64_t>(t);
+    }
+    valid[b].narrow(0, pad, static_cast<std::int64_t>(p.size())).fill_(true);
+    valid[b].narrow(0, P, budget).fill_(true);
+  }
+  ids = ids.to(device);
+  pos = pos.to(device);
+  valid = valid.to(device);
+  torch::Tensor next_pos = pos.select(1, P - 1) + 1;  // [B]
+  std::vector<std::size_t> active(rows.size());
+  for (std::size_t i = 0; i < active.size(); ++i) active[i] = i;
+
+  KVCache cache(model->config, B, P + budget, device, dtype);
+  torch::Tensor logits = model->forward(ids, pos, valid.narrow(1, 0, P), &cache).select(1, P - 1);  // [B,V]
+  for (std::int64_t step = 0; step < budget && !active.empty(); ++step) {
+    torch::Tensor next = pick(logits, o, gen).to(torch::kCPU);
+    std::vector<std::int64_t> keep;
+    for (std::size_t a = 0; a < active.size(); ++a) {
+      Row& r = rows[active[a]];
+      int token = static_cast<int>(next[static_cast<std::int64_t>(a)].item<std::int64_t>());
+      r.out.push_back(token);
+      ++stats.new_tokens;
+      Generation& g = results[r.prompt];
+      if (o.stop_at_eos && token == tok.eos_id()) {
+        g.finish = "eos";
+        r.done = true;
+      } else if (!o.stop.empty() && first_stop(tok.decode(r.out), o.stop) != std::string::npos) {
+        g.finish = "stop";
+        r.done = true;
+      } else if (static_cast<int>(r.out.size()) >= r.budget) {
+        g.finish = "length";
+        r.done = true;
+      }
+      if (!r.done) keep.push_back(static_cast<std::int64_t>(a));
+    }
+    if (keep.empty() || step + 1 == budget) break;
+    if (keep.size() < active.size()) {  // finished rows leave the batch
+      torch::Tensor index = torch::tensor(keep, torch::kLong).to(device);
+      cache.select_rows(index);
+      valid = valid.index_select(0, index);
+      next_pos = next_pos.index_select(0, index);
+      next = next.index_select(0, index.to(torch::kCPU));
+      std::vector<std::size_t> still;
+      for (auto k : keep) still.push_back(active[static_cast<std::size_t>(k)]);
+      active = std::move(still);
+    }
+    const std::int64_t S = cache.length() + 1;
+    logits = model->forward(next.to(device).unsqueeze(1), next_pos.unsqueeze(1), valid.narrow(1, 0, S), &cache).select(1, 0);
+    next_pos = next_pos + 1;
+  }
+  for (auto& r : rows) {
+    Generation& g = results[r.prompt];
+    std::vector<int> shown = r.out;
+    if (g.finish == "eos" && !shown.empty()) shown.pop_back();
+    g.text = tok.decode(shown);
+    if (std::size_t cut = first_stop(g.text, o.stop); cut != std::string::npos) g.text.resize(cut);
+    g.tokens = std::move(r.out);
+  }
+}
+
+}  // namespace
+
+std::vector<Generation> generate(CausalLM& model, const text::Tokenizer& tok, const std::vector<std::string>& prompts,
+                                 const GenerateOptions& o, GenerateStats* stats_out) {
+  if (o.max_new_tokens < 1) throw InputError("max_new_tokens must be at least 1");
+  if (o.top_p <= 0 || o.top_p > 1) throw InputError("top_p must be in (0, 1]");
+  if (o.batch_size < 1) throw InputError("batch size must be at least 1");
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  const auto start = std::chrono::steady_clock::now();
+  const bool bos = o.add_bos == 1 || (o.add_bos == -1 && tok.bos_id() >= 0 && tok.bos_id() != tok.eos_id());
+  const int context = model->config.max_position_embeddings;
+  std::vector<Generation> results(prompts.size());
+  GenerateStats stats;
+  at::Generator gen = at::detail::createCPUGenerator(o.seed);
+
+  std::vector<Row> rows;
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    Row r;
+    r.prompt = i;
+    if (bos) r.ids.push_back(tok.bos_id());
+    for (int id : tok.encode(prompts[i])) r.ids.push_back(id);
+    if (r.ids.empty()) r.ids.push_back(tok.eos_id() >= 0 ? tok.eos_id() : 0);  // something to condition on
+    const int n = static_cast<int>(r.ids.size());
+    if (n >= context) {
+      throw InputError("prompt " + std::to_string(i) + " is " + std::to_string(n) + " tokens; the model's context is " +
+                       std::to_string(context) + " (max_position_embeddings)");
+    }
+    r.budget = std::min(o.max_new_tokens, context - n);
+    results[i].prompt_tokens = n;
+    stats.prompt_tokens += n;
+    rows.push_back(std::move(r));
+  }
+  // Similar lengths together: less padding per batch.
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.ids.size() < b.ids.size(); });
+  for (std::size_t begin = 0; begin < rows.size(); begin += static_cast<std::size_t>(o.batch_size)) {
+    std::size_t end = std::min(rows.size(), begin + static_cast<std::size_t>(o.batch_size));
+    std::vector<Row> batch(std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(begin)),
+                           std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(end)));
+    run_batch(model, tok, batch, o, gen, results, stats);
+  }
+  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (stats_out) *stats_out = stats;
+  if (was_training) model->train();
+  return results;
+}
+
+}  // namespace steper::model

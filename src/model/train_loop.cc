@@ -1,0 +1,155 @@
+// The training loop shared by pretraining and distillation: AdamW (weight
+// decay on matrices only), linear warm-up then cosine decay, gradient
+// accumulation and clipping, checkpoints that resume exactly.
+//
+// Exact resume: the data of step s comes from micro(s, k) alone, the model
+// and optimizer state are saved together at a step boundary, and the loop
+// restarts at the saved step; so losses after a resume equal those of a run
+// that was never stopped.
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+
+#include "steper/model.h"
+
+namespace steper::model {
+namespace {
+
+using json = nlohmann::json;
+constexpr const char* kStateFile = "trainer_state.json";
+constexpr const char* kOptimizerFile = "optimizer.pt";
+
+void save_checkpoint(CausalLM& model, torch::optim::AdamW& opt, const std::string& dir, const std::string& tokenizer_file,
+                     const std::string& run_key, std::int64_t step) {
+  save_model(model, dir, tokenizer_file);
+  torch::save(opt, dir + "/" + kOptimizerFile + ".partial");
+  std::filesystem::rename(dir + "/" + kOptimizerFile + ".partial", dir + "/" + kOptimizerFile);
+  // Written last: it vouches for the files above.
+  std::ofstream out(dir + "/" + kStateFile + ".partial");
+  out << json{{"step", step}, {"run_key", run_key}}.dump(2) << "\n";
+  out.close();
+  if (!out) throw RuntimeError(dir + "/" + kStateFile + ": cannot write");
+  std::filesystem::rename(dir + "/" + kStateFile + ".partial", dir + "/" + kStateFile);
+}
+
+}  // namespace
+
+double learning_rate(const TrainConfig& c, std::int64_t step) {
+  if (c.warmup_steps > 0 && step < c.warmup_steps) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup_steps);
+  const double span = static_cast<double>(std::max<std::int64_t>(1, c.steps - c.warmup_steps));
+  const double progress = std::min(1.0, static_cast<double>(step - c.warmup_steps) / span);
+  const double min_lr = c.lr * c.min_lr_ratio;
+  return min_lr + 0.5 * (c.lr - min_lr) * (1 + std::cos(M_PI * progress));
+}
+
+std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string& out_dir, const std::string& tokenizer_file,
+                        const std::string& run_key, const std::function<MicroStep(std::int64_t, int)>& micro,
+                        const std::function<bool(const TrainProgress&)>& on_progress) {
+  if (c.steps < 1 || c.batch_size < 1 || c.grad_accum < 1) throw InputError("steps, batch size and accumulation must be >= 1");
+  std::vector<torch::Tensor> decay, no_decay;
+  for (auto& p : model->named_parameters()) (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
+  auto options = [&](double wd) { return torch::optim::AdamWOptions(c.lr).betas({c.beta1, c.beta2}).weight_decay(wd); };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(options(c.weight_decay)));
+  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(options(0.0)));
+  torch::optim::AdamW opt(std::move(groups), options(c.weight_decay));
+
+  std::int64_t start = 0;
+  const std::string state_path = out_dir + "/" + kStateFile;
+  if (std::filesystem::exists(state_path)) {
+    json state = json::parse(std::ifstream(state_path), nullptr, false);
+    if (state.is_discarded() || !state.contains("step")) throw InputError(state_path + ": unreadable trainer state");
+    if (state.value("run_key", "") != run_key) {
+      throw InputError(out_dir + " holds a checkpoint of a different run (other data or settings)" +
+                       std::string("\n  hint: choose another --out, or --overwrite to start over"));
+    }
+    start = state["step"].get<std::int64_t>();
+    LoadedModel saved = load_model(out_dir, model->model->embed_tokens->weight.device(),
+                                   model->model->embed_tokens->weight.scalar_type());
+    {
+      torch::NoGradGuard no_grad;
+      auto src = saved.model->named_parameters();
+      for (auto& p : model->named_parameters()) p.value().copy_(src[p.key()]);
+    }
+    torch::load(opt, out_dir + "/" + kOptimizerFile);
+  }
+  model->train();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::int64_t tokens_seen = 0;
+  for (std::int64_t step = start; step < c.steps; ++step) {
+    const auto ts = std::chrono::steady_clock::now();
+    const double lr = learning_rate(c, step);
+    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    opt.zero_grad();
+    double loss_sum = 0;
+    std::int64_t tokens = 0;
+    for (int k = 0; k < c.grad_accum; ++k) {
+      MicroStep m = micro(step, k);
+      (m.loss / c.grad_accum).backward();
+      loss_sum += m.loss.item<double>();
+      tokens += m.tokens;
+    }
+    double norm = c.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(model->parameters(), c.grad_clip) : 0.0;
+    opt.step();
+    tokens_seen += tokens;
+    const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+    const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    TrainProgress p{step + 1, c.steps, loss_sum / c.grad_accum, lr, norm,
+                    static_cast<double>(tokens_seen) / total_s, 1000 * step_s, total_s};
+    const bool go_on = on_progress ? on_progress(p) : true;
+    const bool last = step + 1 == c.steps;
+    if (last || !go_on || (c.save_every > 0 && (step + 1) % c.save_every == 0)) {
+      save_checkpoint(model, opt, out_dir, tokenizer_file, run_key, step + 1);
+    }
+    if (!go_on) return step + 1;
+  }
+  return c.steps;
+}
+
+PackedTokens::PackedTokens(std::vector<int> stream, int seq_len) : stream_(std::move(stream)), seq_len_(seq_len) {
+  if (seq_len < 2) throw InputError("sequence length must be at least 2");
+  rows_ = static_cast<std::int64_t>(stream_.size()) / (seq_len + 1);
+  if (rows_ < 1) {
+    throw InputError("the training text is " + std::to_string(stream_.size()) + " tokens, less than one row of " +
+                     std::to_string(seq_len + 1) + "\n  hint: lower --seq-len or give more text");
+  }
+}
+
+// A fresh permutation per epoch, from (seed, epoch) alone.
+const std::vector<std::int64_t>& PackedTokens::order(std::int64_t epoch, std::uint64_t seed) const {
+  if (epoch != cached_epoch_ || seed != cached_seed_) {
+    at::Generator gen = at::detail::createCPUGenerator(seed * 1000003 + static_cast<std::uint64_t>(epoch));
+    torch::Tensor perm = torch::randperm(rows_, gen, torch::kLong);
+    order_.assign(perm.data_ptr<std::int64_t>(), perm.data_ptr<std::int64_t>() + rows_);
+    cached_epoch_ = epoch;
+    cached_seed_ = seed;
+  }
+  return order_;
+}
+
+torch::Tensor PackedTokens::batch(std::int64_t index, int batch, std::uint64_t seed) const {
+  torch::Tensor out = torch::empty({batch, seq_len_ + 1}, torch::kLong);
+  auto* dst = out.data_ptr<std::int64_t>();
+  for (int b = 0; b < batch; ++b) {
+    const std::int64_t flat = index * batch + b, epoch = flat / rows_, within = flat % rows_;
+    const std::int64_t row = order(epoch, seed)[static_cast<std::size_t>(within)];
+    for (int t = 0; t <= seq_len_; ++t) dst[b * (seq_len_ + 1) + t] = stream_[static_cast<std::size_t>(row * (seq_len_ + 1) + t)];
+  }
+  return out;
+}
+
+MicroStep language_model_step(CausalLM& model, const PackedTokens& data, std::int64_t index, int batch, std::uint64_t seed) {
+  const torch::Device device = model->model->embed_tokens->weight.device();
+  torch::Tensor rows = data.batch(index, batch, seed).to(device);  // [B, T+1]
+  const std::int64_t T = rows.size(1) - 1;
+  torch::Tensor logits = model->forward(rows.narrow(1, 0, T));      // [B,T,V]
+  torch::Tensor loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32),
+                                                            rows.narrow(1, 1, T).reshape({-1}));
+  return {loss, batch * T};
+}
+
+}  // namespace steper::model

@@ -1,0 +1,168 @@
+#include <gtest/gtest.h>
+
+#include "steper/model.h"
+
+namespace steper::model {
+namespace {
+
+// Characters as tokens: 0 pad, 1 BOS, 2 EOS, then the printable ASCII range.
+class CharTokenizer final : public text::Tokenizer {
+ public:
+  std::vector<int> encode(const std::string& s) const override {
+    std::vector<int> ids;
+    for (unsigned char c : s) ids.push_back(c >= 32 && c < 127 ? c - 32 + 3 : 3);
+    return ids;
+  }
+  std::string decode(const std::vector<int>& ids) const override {
+    std::string s;
+    for (int id : ids) {
+      if (id >= 3) s.push_back(static_cast<char>(id - 3 + 32));
+    }
+    return s;
+  }
+  int vocab_size() const override { return 3 + 95; }
+  int bos_id() const override { return 1; }
+  int eos_id() const override { return 2; }
+  std::string kind() const override { return "char"; }
+};
+
+ModelConfig char_config() {
+  ModelConfig c;
+  c.vocab_size = 98;
+  c.hidden_size = 48;
+  c.intermediate_size = 96;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.max_position_embeddings = 64;
+  return c;
+}
+
+// A model that has learnt two sentences by heart, each ending with EOS.
+CausalLM trained_model(const CharTokenizer& tok) {
+  torch::manual_seed(0);
+  CausalLM m(char_config());
+  const std::vector<std::string> texts = {"the cat sat on the mat.", "a dog ran in the park!"};
+  std::vector<torch::Tensor> rows;
+  for (const auto& t : texts) {
+    std::vector<std::int64_t> ids{1};
+    for (int id : tok.encode(t)) ids.push_back(id);
+    ids.push_back(2);
+    ids.resize(25, 0);
+    rows.push_back(torch::tensor(ids));
+  }
+  torch::Tensor batch = torch::stack(rows);
+  torch::optim::AdamW opt(m->parameters(), torch::optim::AdamWOptions(1e-2).weight_decay(0.0));
+  for (int step = 0; step < 200; ++step) {
+    torch::Tensor logits = m->forward(batch.narrow(1, 0, 24));
+    torch::Tensor loss = torch::nn::functional::cross_entropy(
+        logits.reshape({-1, 98}), batch.narrow(1, 1, 24).reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(0));
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  return m;
+}
+
+class GenerateTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { model_ = new CausalLM(trained_model(CharTokenizer())); }
+  static void TearDownTestSuite() { delete model_; }
+  static CausalLM& model() { return *model_; }
+  static CausalLM* model_;
+  CharTokenizer tok;
+};
+CausalLM* GenerateTest::model_ = nullptr;
+
+TEST_F(GenerateTest, GreedyCompletesMemorisedTextAndStopsAtEos) {
+  GenerateOptions o;
+  o.max_new_tokens = 40;
+  auto out = generate(model(), tok, {"the cat", "a dog ran"}, o);
+  EXPECT_EQ(out[0].text, " sat on the mat.");
+  EXPECT_EQ(out[0].finish, "eos");
+  EXPECT_EQ(out[1].text, " in the park!");
+  EXPECT_EQ(out[1].tokens.back(), 2);
+  EXPECT_EQ(out[0].prompt_tokens, 8);  // BOS + 7 characters
+}
+
+TEST_F(GenerateTest, BatchedEqualsOneByOneForAnyPromptLengths) {
+  GenerateOptions o;
+  o.max_new_tokens = 12;
+  o.stop_at_eos = false;
+  std::vector<std::string> prompts = {"t", "the cat sat on", "a d", "zzz qq", "the mat"};
+  auto together = generate(model(), tok, prompts, o);
+  o.batch_size = 2;  // also across batch boundaries
+  auto in_twos = generate(model(), tok, prompts, o);
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    auto alone = generate(model(), tok, {prompts[i]}, o);
+    EXPECT_EQ(together[i].tokens, alone[0].tokens) << prompts[i];
+    EXPECT_EQ(in_twos[i].tokens, alone[0].tokens) << prompts[i];
+  }
+}
+
+TEST_F(GenerateTest, CachedDecodingEqualsRecomputingEverything) {
+  GenerateOptions o;
+  o.max_new_tokens = 15;
+  o.stop_at_eos = false;
+  auto out = generate(model(), tok, {"a dog"}, o);
+  std::vector<std::int64_t> ids{1};
+  for (int id : tok.encode("a dog")) ids.push_back(id);
+  torch::NoGradGuard no_grad;
+  std::vector<int> naive;
+  for (int i = 0; i < 15; ++i) {
+    torch::Tensor logits = model()->forward(torch::tensor(ids).unsqueeze(0));
+    auto next = logits[0][-1].argmax().item<std::int64_t>();
+    naive.push_back(static_cast<int>(next));
+    ids.push_back(next);
+  }
+  EXPECT_EQ(out[0].tokens, naive);
+}
+
+TEST_F(GenerateTest, StopStringsCutTheTextBeforeThem) {
+  GenerateOptions o;
+  o.max_new_tokens = 40;
+  o.stop = {"the", "!"};
+  auto out = generate(model(), tok, {"the cat", "a dog"}, o);
+  EXPECT_EQ(out[0].text, " sat on ");
+  EXPECT_EQ(out[0].finish, "stop");
+  EXPECT_EQ(out[1].text, " ran in ");
+}
+
+TEST_F(GenerateTest, SamplingIsReproducibleBySeed) {
+  GenerateOptions o;
+  o.max_new_tokens = 20;
+  o.temperature = 1.5;
+  o.stop_at_eos = false;
+  o.seed = 7;
+  auto a = generate(model(), tok, {"the", "a"}, o), b = generate(model(), tok, {"the", "a"}, o);
+  EXPECT_EQ(a[0].tokens, b[0].tokens);
+  EXPECT_EQ(a[1].tokens, b[1].tokens);
+  o.seed = 8;
+  auto c = generate(model(), tok, {"the", "a"}, o);
+  EXPECT_TRUE(a[0].tokens != c[0].tokens || a[1].tokens != c[1].tokens);
+  // A vanishing nucleus keeps only the top token: greedy again.
+  o.top_p = 1e-6;
+  GenerateOptions greedy;
+  greedy.max_new_tokens = 20;
+  greedy.stop_at_eos = false;
+  EXPECT_EQ(generate(model(), tok, {"the"}, o)[0].tokens, generate(model(), tok, {"the"}, greedy)[0].tokens);
+}
+
+TEST_F(GenerateTest, ContextLimits) {
+  GenerateOptions o;
+  o.max_new_tokens = 50;
+  o.stop_at_eos = false;
+  try {
+    generate(model(), tok, {"short", std::string(70, 'x')}, o);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("prompt 1 is 71 tokens; the model's context is 64"), std::string::npos) << e.what();
+  }
+  auto out = generate(model(), tok, {std::string(60, 'x')}, o);  // room for 3 more
+  EXPECT_EQ(out[0].tokens.size(), 3u);
+  EXPECT_EQ(out[0].finish, "length");
+}
+
+}  // namespace
+}  // namespace steper::model

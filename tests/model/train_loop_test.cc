@@ -1,0 +1,115 @@
+#include <gtest/gtest.h>
+#include <algorithm>
+#include <set>
+
+#include "steper/model.h"
+#include "test_util.h"
+
+namespace steper::model {
+namespace {
+
+ModelConfig small() {
+  ModelConfig c;
+  c.vocab_size = 50;
+  c.hidden_size = 32;
+  c.intermediate_size = 64;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.max_position_embeddings = 64;
+  return c;
+}
+
+PackedTokens corpus() {
+  std::vector<int> stream;
+  for (int i = 0; i < 2000; ++i) stream.push_back((i * 7 + i / 13) % 50);
+  return PackedTokens(stream, 16);
+}
+
+TrainConfig config() {
+  TrainConfig t;
+  t.steps = 12;
+  t.batch_size = 4;
+  t.grad_accum = 2;
+  t.lr = 5e-3;
+  t.warmup_steps = 3;
+  t.save_every = 4;
+  t.seed = 9;
+  return t;
+}
+
+// Losses of a run into `dir`, stopping (with a checkpoint) after `stop_at` steps.
+std::vector<double> run(const std::string& dir, std::int64_t stop_at, const std::string& key = "k") {
+  torch::manual_seed(1);
+  CausalLM m(small());
+  PackedTokens data = corpus();
+  TrainConfig t = config();
+  std::vector<double> losses;
+  train_loop(m, t, dir, "", key,
+             [&](std::int64_t step, int k) { return language_model_step(m, data, step * t.grad_accum + k, t.batch_size, t.seed); },
+             [&](const TrainProgress& p) {
+               losses.push_back(p.loss);
+               return p.step < stop_at;
+             });
+  return losses;
+}
+
+TEST(TrainLoop, ResumeReproducesTheUninterruptedRunExactly) {
+  testing::TempDir dir;
+  std::vector<double> straight = run(dir / "a", 1000);
+  ASSERT_EQ(straight.size(), 12u);
+  EXPECT_LT(straight.back(), straight.front());  // it learns
+  std::vector<double> first = run(dir / "b", 5);  // stops after step 5 (between checkpoints)
+  ASSERT_EQ(first.size(), 5u);
+  std::vector<double> rest = run(dir / "b", 1000);  // resumes from the step-5 checkpoint
+  ASSERT_EQ(rest.size(), 7u);
+  for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(first[i], straight[i]) << i;
+  for (std::size_t i = 0; i < 7; ++i) EXPECT_EQ(rest[i], straight[5 + i]) << "step " << 6 + i;
+  // A finished run resumed does nothing more; the checkpoint is a model folder.
+  EXPECT_TRUE(run(dir / "b", 1000).empty());
+  EXPECT_EQ(load_model(dir / "b").config.hidden_size, 32);
+}
+
+TEST(TrainLoop, RefusesToResumeAnotherRun) {
+  testing::TempDir dir;
+  run(dir / "a", 2);
+  EXPECT_THROW(run(dir / "a", 1000, "other settings"), InputError);
+}
+
+TEST(TrainLoop, WarmupThenCosine) {
+  TrainConfig t;
+  t.lr = 1.0;
+  t.min_lr_ratio = 0.1;
+  t.warmup_steps = 10;
+  t.steps = 110;
+  EXPECT_DOUBLE_EQ(learning_rate(t, 0), 0.1);
+  EXPECT_DOUBLE_EQ(learning_rate(t, 9), 1.0);
+  EXPECT_DOUBLE_EQ(learning_rate(t, 10), 1.0);
+  EXPECT_NEAR(learning_rate(t, 60), 0.55, 1e-12);  // halfway down the cosine
+  EXPECT_NEAR(learning_rate(t, 109), 0.1, 1e-3);
+}
+
+TEST(PackedTokens, RowsCoverEachEpochOnceInASeededOrder) {
+  std::vector<int> stream(2000);
+  for (int i = 0; i < 2000; ++i) stream[static_cast<std::size_t>(i)] = i;  // a row's first token names it
+  PackedTokens data(stream, 16);  // rows of 17: 117 rows
+  EXPECT_EQ(data.rows(), 117);
+  for (std::int64_t epoch = 0; epoch < 2; ++epoch) {
+    std::set<std::int64_t> firsts;
+    std::vector<std::int64_t> order;
+    for (std::int64_t i = 0; i < 117; ++i) {
+      std::int64_t first = data.batch(epoch * 117 + i, 1, 3)[0][0].item<std::int64_t>();
+      EXPECT_EQ(first % 17, 0);
+      firsts.insert(first);
+      order.push_back(first);
+    }
+    EXPECT_EQ(firsts.size(), 117u);  // every row once per epoch
+    EXPECT_FALSE(std::is_sorted(order.begin(), order.end()));
+  }
+  EXPECT_TRUE(torch::equal(data.batch(5, 4, 3), data.batch(5, 4, 3)));
+  EXPECT_FALSE(torch::equal(data.batch(5, 4, 3), data.batch(5, 4, 4)));  // another seed, another order
+  EXPECT_THROW(PackedTokens({1, 2, 3}, 16), InputError);
+}
+
+}  // namespace
+}  // namespace steper::model
