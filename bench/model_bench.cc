@@ -1,0 +1,135 @@
+// Model benchmark: training throughput and batch-1 / batched decoding of
+// steper's Llama, against the same model and step written in PyTorch eager
+// mode on Debian's python3-torch (same LibTorch), run in the same session.
+// Also the training's achieved GFLOP/s as a share of a plain matmul's.
+//
+//   build/bench/model_bench [--steps N] [--decode N]
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "steper/model.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct Size {
+  const char* name;
+  int dim, layers, heads, kv_heads, ffn, vocab;
+};
+constexpr Size kSizes[] = {{"~1M", 128, 4, 4, 4, 352, 1024}, {"~7M", 256, 8, 8, 8, 704, 2048}};
+constexpr int kSeq = 256, kBatch = 16;
+
+// A 1024^3 float32 matmul, the ceiling a model's matrix work can approach.
+double matmul_gflops() {
+  torch::Tensor a = torch::randn({1024, 1024}), b = torch::randn({1024, 1024});
+  for (int i = 0; i < 3; ++i) torch::matmul(a, b);
+  auto t = Clock::now();
+  const int n = 20;
+  for (int i = 0; i < n; ++i) torch::matmul(a, b);
+  return n * 2.0 * 1024 * 1024 * 1024 / since(t) / 1e9;
+}
+
+steper::model::ModelConfig config_of(const Size& s) {
+  steper::model::ModelConfig c;
+  c.hidden_size = s.dim;
+  c.num_hidden_layers = s.layers;
+  c.num_attention_heads = s.heads;
+  c.num_key_value_heads = s.kv_heads;
+  c.intermediate_size = s.ffn;
+  c.vocab_size = s.vocab;
+  c.max_position_embeddings = 1024;
+  return c;
+}
+
+nlohmann::json python_side(const Size& s, int steps, int decode) {
+  char cmd[512];
+  std::snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/model_bench.py %d %d %d %d %d %d %d %d %d %d", STEPER_BENCH_DIR, s.dim,
+                s.layers, s.heads, s.kv_heads, s.ffn, s.vocab, kSeq, kBatch, steps, decode);
+  std::unique_ptr<FILE, int (*)(FILE*)> p(popen(cmd, "r"), pclose);
+  std::string out;
+  char buf[4096];
+  while (p && std::fgets(buf, sizeof buf, p.get())) out += buf;
+  return nlohmann::json::parse(out);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int steps = 10, decode = 128;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i];
+    if (k == "--steps") steps = std::stoi(argv[i + 1]);
+    else if (k == "--decode") decode = std::stoi(argv[i + 1]);
+  }
+  if (std::string w = steper::model::blas_warning(); !w.empty()) std::printf("WARNING: %s\n", w.c_str());
+  const double peak = matmul_gflops();
+  std::printf("model benchmark: batch %d x %d tokens, AdamW, float32, %d intra-op threads; plain 1024^3 matmul %.1f GFLOP/s\n\n",
+              kBatch, kSeq, torch::get_num_threads(), peak);
+  for (const Size& s : kSizes) {
+    steper::model::ModelConfig c = config_of(s);
+    torch::manual_seed(0);
+    steper::model::CausalLM m(c);
+    steper::model::TrainConfig tc;
+    tc.lr = 1e-3;
+    std::vector<torch::Tensor> decay, rest;
+    for (auto& p : m->named_parameters()) (p.value().dim() >= 2 ? decay : rest).push_back(p.value());
+    torch::optim::AdamW opt(m->parameters(), torch::optim::AdamWOptions(1e-3).betas({0.9, 0.95}).weight_decay(0.1));
+    torch::Tensor data = torch::randint(0, c.vocab_size, {kBatch, kSeq + 1});
+    auto step = [&] {
+      torch::Tensor logits = m->forward(data.narrow(1, 0, kSeq));
+      torch::Tensor loss = torch::nn::functional::cross_entropy(logits.reshape({-1, c.vocab_size}), data.narrow(1, 1, kSeq).reshape({-1}));
+      opt.zero_grad();
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(m->parameters(), 1.0);
+      opt.step();
+    };
+    for (int i = 0; i < 3; ++i) step();
+    auto t = Clock::now();
+    for (int i = 0; i < steps; ++i) step();
+    const double train_tps = steps * kBatch * kSeq / since(t);
+    // 6 N per token for the matrices, 12 L T C for attention (fwd + bwd).
+    const double flops_per_token = 6.0 * static_cast<double>(c.parameter_count()) + 12.0 * s.layers * kSeq * s.dim;
+    const double train_gflops = train_tps * flops_per_token / 1e9;
+
+    // Decoding: batch 1, and 32 prompts at once, greedy, 16-token prompts.
+    struct IdTokenizer final : steper::text::Tokenizer {
+      int v;
+      explicit IdTokenizer(int vocab) : v(vocab) {}
+      std::vector<int> encode(const std::string& s) const override {
+        std::vector<int> ids;
+        for (unsigned char ch : s) ids.push_back(ch % v);
+        return ids;
+      }
+      std::string decode(const std::vector<int>&) const override { return {}; }
+      int vocab_size() const override { return v; }
+      int bos_id() const override { return -1; }
+      int eos_id() const override { return -1; }
+      std::string kind() const override { return "ids"; }
+    } tok(c.vocab_size);
+    steper::model::GenerateOptions g;
+    g.max_new_tokens = decode;
+    g.stop_at_eos = false;
+    steper::model::GenerateStats one, many;
+    steper::model::generate(m, tok, {"0123456789abcdef"}, g, &one);
+    std::vector<std::string> prompts(32, "0123456789abcdef");
+    steper::model::generate(m, tok, prompts, g, &many);
+    const double decode1 = static_cast<double>(one.new_tokens) / one.seconds;
+    const double decode32 = static_cast<double>(many.new_tokens) / many.seconds;
+
+    nlohmann::json py = python_side(s, steps, decode);
+    const double py_train = py["train_tokens_per_s"], py_decode = py["decode_tokens_per_s"];
+    std::printf("%s model (%.2fM parameters)\n", s.name, static_cast<double>(c.parameter_count()) / 1e6);
+    std::printf("  training   steper %8.0f tok/s   python %8.0f tok/s   steper/python %.2fx\n", train_tps, py_train, train_tps / py_train);
+    std::printf("  training   %.1f GFLOP/s achieved = %.0f%% of the plain matmul\n", train_gflops, 100 * train_gflops / peak);
+    std::printf("  decode b=1 steper %8.0f tok/s   python %8.0f tok/s   steper/python %.2fx\n", decode1, py_decode, decode1 / py_decode);
+    std::printf("  decode b=32 steper %7.0f tok/s   (%.1fx batch 1)\n\n", decode32, decode32 / decode1);
+  }
+  return 0;
+}
