@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
     if (k == "--steps") steps = std::stoi(argv[i + 1]);
     else if (k == "--decode") decode = std::stoi(argv[i + 1]);
   }
+  steper::model::tune_allocator();  // as the steper program does
   if (std::string w = steper::model::blas_warning(); !w.empty()) std::printf("WARNING: %s\n", w.c_str());
   const double peak = matmul_gflops();
   std::printf("model benchmark: batch %d x %d tokens, AdamW, float32, %d intra-op threads; plain 1024^3 matmul %.1f GFLOP/s\n\n",

@@ -147,6 +147,12 @@ torch::Device parse_device(const std::string& name);
 // "float32" | "bfloat16" | "float16".
 torch::Dtype parse_dtype_name(const std::string& name);
 std::string torch_dtype_name(torch::Dtype dtype);
+// Keeps freed tensor memory in the process instead of returning it to the
+// OS after every step: glibc otherwise unmaps each large block on free, and
+// the next step pays page faults and zeroing for all of it again (~15% of a
+// CPU training step here). Call once at start-up.
+void tune_allocator();
+
 // A warning when LibTorch runs on the reference BLAS (25x slower matmuls
 // than OpenBLAS); empty when all is well.
 std::string blas_warning();
@@ -182,7 +188,8 @@ TORCH_MODULE(RMSNorm);
 
 struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& c);
-  // x [B,T,C]; cos, sin [B,T,D]; mask [B,1,T,S] additive (0 or -1e9), float32.
+  // x [B,T,C]; cos, signed sin [B,T,D]; mask additive float32 (0 or -1e9),
+  // [B,1,T,S] or [T,S], or undefined when every query sees every key.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, KVCache* cache, std::size_t layer);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};

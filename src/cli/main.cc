@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "steper/error.h"
+#include "steper/model.h"
 
 namespace steper::cli {
 
@@ -15,6 +16,7 @@ void warn(const std::string& message) { std::fprintf(stderr, "steper: warning: %
 
 int main(int argc, char** argv) {
   using namespace steper::cli;
+  steper::model::tune_allocator();
   CLI::App app{
       "steper distils the multi-step retrieval-augmented reasoning of a large teacher model into a small\n"
       "student (StepER: step-wise knowledge distillation with difficulty-aware training).\n\n"

@@ -45,15 +45,17 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   torch::Tensor q = q_proj(x).view({B, T, heads, head_dim}).transpose(1, 2);     // [B,H,T,D]
   torch::Tensor k = k_proj(x).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // [B,K,T,D]
   torch::Tensor v = v_proj(x).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // [B,K,T,D]
-  q = apply_rope(q, cos, sin);
+  // The softmax scale goes on q, a T x D tensor, not on the T x S scores.
+  q = apply_rope(q, cos, sin) * (1.0 / std::sqrt(static_cast<double>(head_dim)));
   k = apply_rope(k, cos, sin);
   if (cache) std::tie(k, v) = cache->append(layer, k, v);  // [B,K,S,D]
   if (kv_heads != heads) {
     k = k.repeat_interleave(heads / kv_heads, 1);  // [B,H,S,D]
     v = v.repeat_interleave(heads / kv_heads, 1);
   }
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32) / std::sqrt(static_cast<double>(head_dim));
-  torch::Tensor att = torch::softmax(scores + mask, -1).to(v.scalar_type());  // [B,H,T,S]
+  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32);  // [B,H,T,S]
+  if (mask.defined()) scores = scores + mask;
+  torch::Tensor att = torch::softmax(scores, -1).to(v.scalar_type());
   torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, heads * head_dim});
   return o_proj(y);
 }
@@ -113,14 +115,20 @@ torch::Tensor CausalLMImpl::hidden(const torch::Tensor& ids, const torch::Tensor
   cos = cos.to(model->embed_tokens->weight.scalar_type());
   sin = sin.to(model->embed_tokens->weight.scalar_type());
   // Query t sits at slot past + t and sees the valid keys at slots <= its own.
-  auto opts = torch::TensorOptions().device(ids.device());
-  torch::Tensor q_slot = torch::arange(past, S, opts.dtype(torch::kLong)).unsqueeze(1);  // [T,1]
-  torch::Tensor k_slot = torch::arange(S, opts.dtype(torch::kLong)).unsqueeze(0);        // [1,S]
-  torch::Tensor allowed = (k_slot <= q_slot).unsqueeze(0) & key_valid.unsqueeze(1);      // [B,T,S]
   // A finite floor, not -inf: a padding query that may see nothing gets a
-  // harmless uniform row instead of NaN.
-  torch::Tensor mask = torch::zeros({B, 1, T, S}, opts.dtype(torch::kFloat32))
-                           .masked_fill_(allowed.logical_not().unsqueeze(1), -1e9f);
+  // harmless uniform row instead of NaN. No mask at all when one new token
+  // sees every key (decoding without padding).
+  auto opts = torch::TensorOptions().device(ids.device());
+  torch::Tensor mask;
+  const bool all_valid = key_valid.all().item<bool>();
+  if (!all_valid) {
+    torch::Tensor q_slot = torch::arange(past, S, opts.dtype(torch::kLong)).unsqueeze(1);  // [T,1]
+    torch::Tensor k_slot = torch::arange(S, opts.dtype(torch::kLong)).unsqueeze(0);        // [1,S]
+    torch::Tensor allowed = (k_slot <= q_slot).unsqueeze(0) & key_valid.unsqueeze(1);      // [B,T,S]
+    mask = torch::zeros({B, 1, T, S}, opts.dtype(torch::kFloat32)).masked_fill_(allowed.logical_not().unsqueeze(1), -1e9f);
+  } else if (T > 1) {
+    mask = torch::full({T, S}, -1e9f, opts.dtype(torch::kFloat32)).triu_(past + 1);  // [T,S], broadcast over B and H
+  }
   torch::Tensor h = model->embed_tokens(ids);
   for (std::size_t i = 0; i < model->layers->size(); ++i) {
     h = model->layers[i]->as<DecoderLayer>()->forward(h, cos, sin, mask, cache, i);

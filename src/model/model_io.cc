@@ -1,5 +1,6 @@
 // Checkpoint folders in Hugging Face layout, and runtime choices (device,
 // dtype) that stay options, never forks in the code.
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -61,6 +62,12 @@ std::string torch_dtype_name(torch::Dtype d) {
   if (d == torch::kBFloat16) return "bfloat16";
   if (d == torch::kFloat16) return "float16";
   return "unknown";
+}
+
+void tune_allocator() {
+  ::mallopt(M_MMAP_THRESHOLD, 1 << 30);  // large blocks from the heap, reused
+  ::mallopt(M_TRIM_THRESHOLD, 1 << 30);  // and not handed back at each free
+  ::mallopt(M_TOP_PAD, 64 << 20);
 }
 
 std::string blas_warning() {

@@ -27,17 +27,17 @@ torch::Tensor rope_inverse_frequencies(const ModelConfig& c) {
   return torch::tensor(f);
 }
 
+// The sine comes back with its first half negated, so that
+// rotate_half(x) * sin == roll(x, D/2) * signed_sin: one pass instead of a
+// negation and a concatenation.
 std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& positions) {
   torch::Tensor angles = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq.to(positions.device());  // [B,T,D/2]
-  torch::Tensor emb = torch::cat({angles, angles}, -1);                                                   // [B,T,D]
-  return {emb.cos(), emb.sin()};
+  torch::Tensor sin = angles.sin();
+  return {torch::cat({angles, angles}, -1).cos(), torch::cat({-sin, sin}, -1)};
 }
 
-torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
-  const std::int64_t half = x.size(-1) / 2;
-  torch::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
-  torch::Tensor rotated = torch::cat({-x2, x1}, -1);
-  return x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1);
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin) {
+  return torch::addcmul(x * cos.unsqueeze(1), x.roll(x.size(-1) / 2, -1), signed_sin.unsqueeze(1));
 }
 
 }  // namespace steper::model

@@ -9,7 +9,8 @@ namespace steper::model {
 
 // inv_freq [D/2], float32, with Llama-3.1's scaling when the config asks.
 torch::Tensor rope_inverse_frequencies(const ModelConfig& c);
-// positions [B,T] -> cos, sin [B,T,D] (float32).
+// positions [B,T] -> cos, signed sin [B,T,D] (float32); the sine's first
+// half is negated, as apply_rope expects.
 std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& positions);
 // x [B,H,T,D] rotated: x * cos + rotate_half(x) * sin.
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
