@@ -241,6 +241,9 @@ struct CausalLMImpl : torch::nn::Module {
   LlamaBody model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // null when tied to model.embed_tokens
   torch::Tensor inv_freq;              // [D/2] rotary frequencies (a buffer, not saved)
+
+ private:
+  std::pair<torch::Tensor, torch::Tensor> rope_cache_;  // cos, signed sin [P,D] for positions < P
 };
 TORCH_MODULE(CausalLM);
 

@@ -126,7 +126,7 @@ std::vector<Generation> generate(CausalLM& model, const text::Tokenizer& tok, co
   if (o.max_new_tokens < 1) throw InputError("max_new_tokens must be at least 1");
   if (o.top_p <= 0 || o.top_p > 1) throw InputError("top_p must be in (0, 1]");
   if (o.batch_size < 1) throw InputError("batch size must be at least 1");
-  torch::NoGradGuard no_grad;
+  c10::InferenceMode inference;  // no autograd bookkeeping at all, unlike NoGradGuard
   const bool was_training = model->is_training();
   model->eval();
   const auto start = std::chrono::steady_clock::now();

@@ -19,10 +19,16 @@ namespace F = torch::nn::functional;
 
 RMSNormImpl::RMSNormImpl(std::int64_t dim, double e) : eps(e) { weight = register_parameter("weight", torch::ones({dim})); }
 
+namespace {
+// Conversions only where the dtype changes: even a no-op .to() costs a
+// dispatch, and decoding one token is mostly dispatches.
+torch::Tensor in_dtype(const torch::Tensor& x, torch::Dtype dtype) { return x.scalar_type() == dtype ? x : x.to(dtype); }
+}  // namespace
+
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  torch::Tensor xf = x.to(torch::kFloat32);
+  torch::Tensor xf = in_dtype(x, torch::kFloat32);
   xf = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return weight * xf.to(x.scalar_type());
+  return weight * in_dtype(xf, x.scalar_type());
 }
 
 namespace {
@@ -53,9 +59,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     k = k.repeat_interleave(heads / kv_heads, 1);  // [B,H,S,D]
     v = v.repeat_interleave(heads / kv_heads, 1);
   }
-  torch::Tensor scores = torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat32);  // [B,H,T,S]
+  torch::Tensor scores = in_dtype(torch::matmul(q, k.transpose(-2, -1)), torch::kFloat32);  // [B,H,T,S]
   if (mask.defined()) scores = scores + mask;
-  torch::Tensor att = torch::softmax(scores, -1).to(v.scalar_type());
+  torch::Tensor att = in_dtype(torch::softmax(scores, -1), v.scalar_type());
   torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, heads * head_dim});
   return o_proj(y);
 }
@@ -111,9 +117,8 @@ torch::Tensor CausalLMImpl::hidden(const torch::Tensor& ids, const torch::Tensor
     throw InputError("sequence of " + std::to_string(S) + " tokens exceeds the KV cache's " +
                      std::to_string(cache->capacity()));
   }
-  auto [cos, sin] = rope_tables(inv_freq, positions);  // [B,T,D] each
-  cos = cos.to(model->embed_tokens->weight.scalar_type());
-  sin = sin.to(model->embed_tokens->weight.scalar_type());
+  const torch::Dtype dtype = model->embed_tokens->weight.scalar_type();
+  auto [cos, sin] = rope_tables(inv_freq, positions, rope_cache_, dtype);  // [B,T,D] each
   // Query t sits at slot past + t and sees the valid keys at slots <= its own.
   // A finite floor, not -inf: a padding query that may see nothing gets a
   // harmless uniform row instead of NaN. No mask at all when one new token

@@ -30,10 +30,23 @@ torch::Tensor rope_inverse_frequencies(const ModelConfig& c) {
 // The sine comes back with its first half negated, so that
 // rotate_half(x) * sin == roll(x, D/2) * signed_sin: one pass instead of a
 // negation and a concatenation.
-std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& positions) {
-  torch::Tensor angles = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq.to(positions.device());  // [B,T,D/2]
-  torch::Tensor sin = angles.sin();
-  return {torch::cat({angles, angles}, -1).cos(), torch::cat({-sin, sin}, -1)};
+std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& positions,
+                                                    std::pair<torch::Tensor, torch::Tensor>& cache, torch::Dtype dtype) {
+  const std::int64_t needed = positions.numel() ? positions.max().item<std::int64_t>() + 1 : 1;
+  auto& [cos, sin] = cache;
+  if (!cos.defined() || cos.size(0) < needed || cos.device() != positions.device() || cos.scalar_type() != dtype) {
+    const std::int64_t P = std::max<std::int64_t>(needed, cos.defined() ? 2 * cos.size(0) : 256);
+    torch::Tensor pos = torch::arange(P, torch::TensorOptions().dtype(torch::kFloat32).device(positions.device()));
+    torch::Tensor angles = pos.unsqueeze(-1) * inv_freq.to(positions.device(), torch::kFloat32);  // [P,D/2]
+    torch::Tensor s = angles.sin();
+    cos = torch::cat({angles, angles}, -1).cos().to(dtype);
+    sin = torch::cat({-s, s}, -1).to(dtype);
+  }
+  const auto shape = positions.sizes().vec();
+  std::vector<std::int64_t> out_shape(shape.begin(), shape.end());
+  out_shape.push_back(cos.size(1));
+  torch::Tensor flat = positions.reshape({-1});
+  return {cos.index_select(0, flat).view(out_shape), sin.index_select(0, flat).view(out_shape)};
 }
 
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin) {
