@@ -35,6 +35,8 @@ class Tokenizer {
 // one of them (tokenizer.json preferred). Throws InputError naming the file
 // and what is wrong with it.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
+// The tokenizer file load_tokenizer(path) would read; throws as it does.
+std::string find_tokenizer_file(const std::string& path);
 std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& tokenizer_json);
 std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& model_file);
 

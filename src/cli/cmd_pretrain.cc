@@ -26,32 +26,18 @@ struct PretrainArgs {
 
 // Every text as BOS + tokens + EOS, concatenated.
 std::vector<int> tokenize_texts(const std::string& path, const std::string& field, const text::Tokenizer& tok, bool quiet) {
-  data::JsonRecords records(path);
+  TextReader texts(path, field);
   Progress progress("tokenize", "texts", !quiet);
   std::vector<int> stream;
-  data::json j;
-  std::uint64_t n = 0;
-  while (records.next(j)) {
-    std::string text;
-    try {
-      text = data::require_string(j, field.c_str());
-    } catch (const FieldError& e) {
-      throw InputError(records.where() + ": " + e.what() + "\n  hint: --field names the text field");
-    }
+  std::string text;
+  while (texts.next(text)) {
     if (tok.bos_id() >= 0) stream.push_back(tok.bos_id());
     for (int id : tok.encode(text)) stream.push_back(id);
     if (tok.eos_id() >= 0) stream.push_back(tok.eos_id());
-    progress.update(++n, static_cast<double>(records.bytes_read()) / static_cast<double>(std::max<std::uint64_t>(1, records.total_bytes())));
+    progress.update(texts.count(), texts.fraction());
   }
-  progress.finish(n);
+  progress.finish(texts.count());
   return stream;
-}
-
-std::string tokenizer_file(const std::string& dir) {
-  for (const char* name : {"/tokenizer.json", "/tokenizer.model"}) {
-    if (std::filesystem::exists(dir + name)) return dir + name;
-  }
-  return std::filesystem::is_regular_file(dir) ? dir : "";
 }
 
 void run_pretrain(PretrainArgs& a, const Global& g) {
@@ -97,7 +83,7 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
   Progress progress("train", "steps", !g.quiet);
   StopOnInterrupt interrupt;
   std::int64_t done = model::train_loop(
-      net, tc, a.out, tokenizer_file(a.tokenizer), run_key,
+      net, tc, a.out, text::find_tokenizer_file(a.tokenizer), run_key,
       [&](std::int64_t step, int k) { return model::language_model_step(net, data, step * tc.grad_accum + k, tc.batch_size, tc.seed); },
       [&](const model::TrainProgress& p) {
         log << data::json{{"step", p.step}, {"loss", p.loss}, {"lr", p.lr}, {"grad_norm", p.grad_norm},

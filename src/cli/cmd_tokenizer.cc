@@ -20,24 +20,15 @@ struct EncodeArgs {
 };
 
 void run_train(const TrainArgs& a, const Global& g) {
-  data::JsonRecords records(a.corpus);
+  TextReader texts(a.corpus, a.field);
   Progress progress("read", "texts", !g.quiet);
-  std::uint64_t n = 0;
-  data::json j;
   auto next = [&](std::string& out) {
-    while (records.next(j)) {
-      try {
-        out = data::require_string(j, a.field.c_str());
-      } catch (const FieldError& e) {
-        throw InputError(records.where() + ": " + e.what() + "\n  hint: --field names the text field");
-      }
-      if (out.empty()) continue;
-      progress.update(++n, static_cast<double>(records.bytes_read()) / static_cast<double>(std::max<std::uint64_t>(1, records.total_bytes())));
-      return true;
-    }
-    return false;
+    if (!texts.next(out)) return false;
+    progress.update(texts.count(), texts.fraction());
+    return true;
   };
   text::train_sentencepiece(next, a.out, a.options);
+  const std::uint64_t n = texts.count();
   progress.finish(n);
   auto tok = text::load_tokenizer(a.out);
   std::printf("trained a %s tokenizer of %d pieces on %llu texts: %s/tokenizer.model\n", a.options.model_type.c_str(),

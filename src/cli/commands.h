@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "steper/data.h"
 #include "steper/retrieve.h"
 
 namespace steper::cli {
@@ -36,6 +37,24 @@ struct Interrupted : std::runtime_error {
 void add_search_options(CLI::App* cmd, retrieve::SearchOptions& options);
 // Opens an index spec, warning when a build of it was interrupted.
 std::unique_ptr<retrieve::Retriever> open_index(const std::string& spec, const retrieve::SearchOptions& options);
+
+// The texts of a JSONL file, one field of each record, pulled one at a time
+// (tokenizer training and pretraining read them so).
+class TextReader {
+ public:
+  TextReader(const std::string& path, std::string field);
+  // The next non-empty text; false at the end. Throws InputError with
+  // file:line when a record lacks the field.
+  bool next(std::string& text);
+  double fraction() const;  // of the file read
+  std::uint64_t count() const { return count_; }
+
+ private:
+  data::JsonRecords records_;
+  std::string field_;
+  data::json scratch_;
+  std::uint64_t count_ = 0;
+};
 
 // Prints "steper: warning: ..." on stderr.
 void warn(const std::string& message);

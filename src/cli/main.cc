@@ -2,6 +2,7 @@
 // Parses the command line and turns every error into one line and an exit
 // code: 2 for a caller's mistake (bad flag, bad input), 1 for a failure of
 // the environment, 130 for an interrupted job.
+#include <algorithm>
 #include <cstdio>
 
 #include "commands.h"
@@ -11,6 +12,26 @@
 namespace steper::cli {
 
 void warn(const std::string& message) { std::fprintf(stderr, "steper: warning: %s\n", message.c_str()); }
+
+TextReader::TextReader(const std::string& path, std::string field) : records_(path), field_(std::move(field)) {}
+
+bool TextReader::next(std::string& text) {
+  while (records_.next(scratch_)) {
+    try {
+      text = data::require_string(scratch_, field_.c_str());
+    } catch (const FieldError& e) {
+      throw InputError(records_.where() + ": " + e.what() + "\n  hint: --field names the text field");
+    }
+    if (text.empty()) continue;
+    ++count_;
+    return true;
+  }
+  return false;
+}
+
+double TextReader::fraction() const {
+  return static_cast<double>(records_.bytes_read()) / static_cast<double>(std::max<std::uint64_t>(1, records_.total_bytes()));
+}
 
 }  // namespace steper::cli
 

@@ -16,12 +16,15 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
-  if (is_file(path)) {
-    if (ends_with(path, ".json")) return load_bpe_tokenizer(path);
-    return load_sentencepiece_tokenizer(path);
+  const std::string file = find_tokenizer_file(path);
+  return ends_with(file, ".json") ? load_bpe_tokenizer(file) : load_sentencepiece_tokenizer(file);
+}
+
+std::string find_tokenizer_file(const std::string& path) {
+  if (is_file(path)) return path;
+  for (const char* name : {"/tokenizer.json", "/tokenizer.model"}) {
+    if (is_file(path + name)) return path + name;
   }
-  if (is_file(path + "/tokenizer.json")) return load_bpe_tokenizer(path + "/tokenizer.json");
-  if (is_file(path + "/tokenizer.model")) return load_sentencepiece_tokenizer(path + "/tokenizer.model");
   throw InputError("no tokenizer at '" + path + "': expected tokenizer.json or tokenizer.model there" +
                    "\n  hint: `steper tokenizer train --corpus TEXTS.jsonl --out DIR` makes one");
 }
