@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 prints the message; a bad command line is the caller's mistake (2).
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const Interrupted& e) {
     std::fprintf(stderr, "steper: %s\n", e.what());
     return 130;

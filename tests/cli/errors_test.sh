@@ -21,7 +21,8 @@ grep -q "skipped 2 malformed" "$work/err" || fail "skip count: $(cat "$work/err"
 expect 2 "index '$work/none' not found" -- "$steper" search --index "$work/none" "x"
 expect 2 "no such file" -- "$steper" index --corpus "$work/missing.jsonl" --out "$work/i"
 expect 1 "cannot reach index shard" -- "$steper" search --timeout-ms 1000 --index tcp://127.0.0.1:1 "x"
-expect 105 "format" -- "$steper" convert --format squad x --out y   # CLI11 validation error
+expect 2 "format" -- "$steper" convert --format squad x --out y   # a bad flag value
+expect 2 "required" -- "$steper" index --corpus x                  # a missing flag
 
 for cmd in convert index search recall; do
   "$steper" $cmd --help | grep -q -- "--" || fail "$cmd --help"
