@@ -65,10 +65,11 @@ SupportingPassages supporting_passages(const data::Question& q);
 namespace steper::eval {
 
 // ------------------------------------------------------------ answer metrics
-// The official HotpotQA / SQuAD rules; answer_metrics.cc writes them out.
+// The official HotpotQA / SQuAD rules: answer_metrics.cc states EM, F1 and
+// Acc; the normalisation is text::normalize_answer (answer_normalization.cc).
 
 // Lower-case, drop ASCII punctuation, drop the articles a/an/the, collapse
-// white space.
+// white space (text::normalize_answer).
 std::string normalize_answer(const std::string& text);
 double exact_match(const std::string& prediction, const std::string& gold);
 // Token F1; 0 when either side is yes/no/noanswer and they differ.
