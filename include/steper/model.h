@@ -226,8 +226,9 @@ TORCH_MODULE(LlamaBody);
 
 struct CausalLMImpl : torch::nn::Module {
   explicit CausalLMImpl(const ModelConfig& c);
-  // ids [B,T] int64; positions [B,T] int64; key_valid [B,S] bool, S =
-  // cache length + T (T without a cache), false for padding. -> logits [B,T,V].
+  // ids [B,T] int64; positions [B,T] int64, each below its slot (cache length
+  // + t); key_valid [B,S] bool, S = cache length + T, false for padding, or
+  // undefined when no key is padding (skips the mask). -> logits [B,T,V].
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& key_valid,
                         KVCache* cache = nullptr);
   // Unpadded sequences from position 0, no cache: training and scoring.

@@ -68,11 +68,15 @@ void run_batch(CausalLM& model, const text::Tokenizer& tok, std::vector<Row>& ro
   pos = pos.to(device);
   valid = valid.to(device);
   torch::Tensor next_pos = pos.select(1, P - 1) + 1;  // [B]
+  // Without padding (one prompt, or equal lengths) no key is ever masked.
+  bool padded = false;
+  for (const auto& r : rows) padded = padded || static_cast<std::int64_t>(r.ids.size()) != P;
   std::vector<std::size_t> active(rows.size());
   for (std::size_t i = 0; i < active.size(); ++i) active[i] = i;
 
   KVCache cache(model->config, B, P + budget, device, dtype);
-  torch::Tensor logits = model->forward(ids, pos, valid.narrow(1, 0, P), &cache).select(1, P - 1);  // [B,V]
+  torch::Tensor logits =
+      model->forward(ids, pos, padded ? valid.narrow(1, 0, P) : torch::Tensor(), &cache).select(1, P - 1);  // [B,V]
   for (std::int64_t step = 0; step < budget && !active.empty(); ++step) {
     torch::Tensor next = pick(logits, o, gen).to(torch::kCPU);
     std::vector<std::int64_t> keep;
@@ -106,7 +110,9 @@ void run_batch(CausalLM& model, const text::Tokenizer& tok, std::vector<Row>& ro
       active = std::move(still);
     }
     const std::int64_t S = cache.length() + 1;
-    logits = model->forward(next.to(device).unsqueeze(1), next_pos.unsqueeze(1), valid.narrow(1, 0, S), &cache).select(1, 0);
+    logits = model->forward(next.to(device).unsqueeze(1), next_pos.unsqueeze(1), padded ? valid.narrow(1, 0, S) : torch::Tensor(),
+                            &cache)
+                 .select(1, 0);
     next_pos = next_pos + 1;
   }
   for (auto& r : rows) {

@@ -112,21 +112,22 @@ torch::Tensor CausalLMImpl::hidden(const torch::Tensor& ids, const torch::Tensor
                                    const torch::Tensor& key_valid, KVCache* cache) {
   const std::int64_t B = ids.size(0), T = ids.size(1);
   const std::int64_t past = cache ? cache->length() : 0, S = past + T;
-  TORCH_CHECK(key_valid.size(0) == B && key_valid.size(1) == S, "key_valid must be [B, cache length + T]");
+  TORCH_CHECK(!key_valid.defined() || (key_valid.size(0) == B && key_valid.size(1) == S),
+              "key_valid must be [B, cache length + T], or undefined when every key is valid");
   if (cache && S > cache->capacity()) {
     throw InputError("sequence of " + std::to_string(S) + " tokens exceeds the KV cache's " +
                      std::to_string(cache->capacity()));
   }
   const torch::Dtype dtype = model->embed_tokens->weight.scalar_type();
-  auto [cos, sin] = rope_tables(inv_freq, positions, rope_cache_, dtype);  // [B,T,D] each
+  // Positions never exceed slots, so S bounds the table without a sync.
+  auto [cos, sin] = rope_tables(inv_freq, positions, S, rope_cache_, dtype);  // [B,T,D] each
   // Query t sits at slot past + t and sees the valid keys at slots <= its own.
   // A finite floor, not -inf: a padding query that may see nothing gets a
   // harmless uniform row instead of NaN. No mask at all when one new token
   // sees every key (decoding without padding).
   auto opts = torch::TensorOptions().device(ids.device());
   torch::Tensor mask;
-  const bool all_valid = key_valid.all().item<bool>();
-  if (!all_valid) {
+  if (key_valid.defined()) {
     torch::Tensor q_slot = torch::arange(past, S, opts.dtype(torch::kLong)).unsqueeze(1);  // [T,1]
     torch::Tensor k_slot = torch::arange(S, opts.dtype(torch::kLong)).unsqueeze(0);        // [1,S]
     torch::Tensor allowed = (k_slot <= q_slot).unsqueeze(0) & key_valid.unsqueeze(1);      // [B,T,S]
@@ -155,8 +156,7 @@ torch::Tensor CausalLMImpl::forward(const torch::Tensor& ids) {
   const std::int64_t B = ids.size(0), T = ids.size(1);
   auto opts = torch::TensorOptions().device(ids.device());
   torch::Tensor positions = torch::arange(T, opts.dtype(torch::kLong)).unsqueeze(0).expand({B, T});
-  torch::Tensor valid = torch::ones({B, T}, opts.dtype(torch::kBool));
-  return forward(ids, positions, valid, nullptr);
+  return forward(ids, positions, torch::Tensor(), nullptr);
 }
 
 }  // namespace steper::model

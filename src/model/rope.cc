@@ -31,8 +31,8 @@ torch::Tensor rope_inverse_frequencies(const ModelConfig& c) {
 // rotate_half(x) * sin == roll(x, D/2) * signed_sin: one pass instead of a
 // negation and a concatenation.
 std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& positions,
-                                                    std::pair<torch::Tensor, torch::Tensor>& cache, torch::Dtype dtype) {
-  const std::int64_t needed = positions.numel() ? positions.max().item<std::int64_t>() + 1 : 1;
+                                                    std::int64_t needed, std::pair<torch::Tensor, torch::Tensor>& cache,
+                                                    torch::Dtype dtype) {
   auto& [cos, sin] = cache;
   if (!cos.defined() || cos.size(0) < needed || cos.device() != positions.device() || cos.scalar_type() != dtype) {
     const std::int64_t P = std::max<std::int64_t>(needed, cos.defined() ? 2 * cos.size(0) : 256);
