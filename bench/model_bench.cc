@@ -77,10 +77,7 @@ int main(int argc, char** argv) {
     steper::model::ModelConfig c = config_of(s);
     torch::manual_seed(0);
     steper::model::CausalLM m(c);
-    steper::model::TrainConfig tc;
-    tc.lr = 1e-3;
-    std::vector<torch::Tensor> decay, rest;
-    for (auto& p : m->named_parameters()) (p.value().dim() >= 2 ? decay : rest).push_back(p.value());
+    // Weight decay on every parameter, exactly as model_bench.py does.
     torch::optim::AdamW opt(m->parameters(), torch::optim::AdamWOptions(1e-3).betas({0.9, 0.95}).weight_decay(0.1));
     torch::Tensor data = torch::randint(0, c.vocab_size, {kBatch, kSeq + 1});
     auto step = [&] {
