@@ -26,3 +26,7 @@ endif()
 # SentencePiece ships a pkg-config file only.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(sentencepiece REQUIRED IMPORTED_TARGET sentencepiece)
+
+# cpp-httplib: Debian builds it as a shared library with TLS, zlib and brotli;
+# its pkg-config file carries the matching definitions.
+pkg_check_modules(httplib REQUIRED IMPORTED_TARGET cpp-httplib)

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -262,6 +263,9 @@ struct GenerateOptions {
   int add_bos = -1;
   // Prompts decoded at once; more run in successive batches. Default: 32
   int batch_size = 32;
+  // Sees each prompt's completion so far (index into the prompts, decoded
+  // text before any stop cut) after every new token: for streaming. Default: none
+  std::function<void(std::size_t prompt, const std::string& text)> on_text;
 };
 
 struct Generation {

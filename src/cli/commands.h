@@ -8,6 +8,8 @@
 #include <CLI/CLI.hpp>
 
 #include "steper/data.h"
+#include "steper/lm.h"
+#include "steper/reason.h"
 #include "steper/retrieve.h"
 
 namespace steper::cli {
@@ -26,6 +28,19 @@ void add_world_command(CLI::App& app, const Global& global);
 void add_tokenizer_command(CLI::App& app, const Global& global);
 void add_pretrain_command(CLI::App& app, const Global& global);
 void add_generate_command(CLI::App& app, const Global& global);
+void add_run_command(CLI::App& app, const Global& global);
+void add_serve_command(CLI::App& app, const Global& global);
+
+// How a command names its language model: a local folder or remote URLs.
+struct ModelArgs {
+  std::string model, model_name, device = "cpu", dtype = "float32", api_key_env = "OPENAI_API_KEY";
+  int batch = 32, concurrency = 8, timeout_s = 120, retries = 5;
+  bool chat = false;
+};
+void add_model_options(CLI::App* cmd, ModelArgs& args);
+std::unique_ptr<lm::LanguageModel> open_language_model(const ModelArgs& args);
+// --k, --max-steps, --max-passages, --marker, --prompts.
+void add_strategy_options(CLI::App* cmd, reason::StrategyOptions& options, std::string& prompts_dir);
 
 // Thrown when the user stopped a job (Ctrl-C) after its work was saved;
 // main prints the message and exits 130.

@@ -89,10 +89,15 @@ void run_batch(CausalLM& model, const text::Tokenizer& tok, std::vector<Row>& ro
       if (o.stop_at_eos && token == tok.eos_id()) {
         g.finish = "eos";
         r.done = true;
-      } else if (!o.stop.empty() && first_stop(tok.decode(r.out), o.stop) != std::string::npos) {
-        g.finish = "stop";
-        r.done = true;
-      } else if (static_cast<int>(r.out.size()) >= r.budget) {
+      } else if (o.on_text || !o.stop.empty()) {
+        const std::string so_far = tok.decode(r.out);
+        if (o.on_text) o.on_text(r.prompt, so_far);
+        if (first_stop(so_far, o.stop) != std::string::npos) {
+          g.finish = "stop";
+          r.done = true;
+        }
+      }
+      if (!r.done && static_cast<int>(r.out.size()) >= r.budget) {
         g.finish = "length";
         r.done = true;
       }

@@ -1,0 +1,143 @@
+// steper/reason.h — multi-step retrieval-augmented reasoning: strategies
+// that alternate retrieval and generation, their prompt templates, and the
+// runner that answers a questions file into a traces file.
+//
+// Strategies:
+//   ircot        reasoning as query: retrieve K for the question, write one
+//                reasoning sentence, retrieve K more with it as the query,
+//                until the answer marker or the step limit (IRCoT);
+//   selfask      decomposed questions: the model writes a follow-up question
+//                (the query), then its intermediate answer, then the final
+//                answer (Self-Ask);
+//   onestep      retrieve K once, write the whole chain and answer;
+//   noretrieval  chain of thought from the question alone.
+// When the step limit is reached without an answer, the model is asked for
+// one (the marker is appended to its chain); the trace says "max_steps".
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "steper/data.h"
+#include "steper/lm.h"
+#include "steper/retrieve.h"
+
+namespace steper::reason {
+
+// ---------------------------------------------------------------- prompts
+
+// The prompt layouts, as text with {placeholders}. Defaults are the files in
+// the repository's prompts/ folder, built into the program; a folder given
+// with load_templates overrides any of them file by file.
+//   passage.txt    one retrieved passage: {title} {text}
+//   reasoning.txt  ircot, onestep, noretrieval and every training prompt:
+//                  {demos} {passages} {question}; the chain follows the prompt
+//   selfask.txt    {demos} {passages} {question}; follow-ups follow the prompt
+//   demos.txt      few-shot demonstrations put at {demos} (default: none)
+struct Templates {
+  std::string passage;
+  std::string reasoning;
+  std::string selfask;
+  std::string demos;
+};
+
+Templates default_templates();
+// Defaults overridden by the files DIR holds. Throws InputError naming the
+// file when one uses a placeholder its layout does not have.
+Templates load_templates(const std::string& dir);
+
+// The retrieved passages as the prompt shows them.
+std::string render_passages(const Templates& t, const std::vector<retrieve::Hit>& passages);
+// The reasoning prompt: passages and question, up to where the chain starts.
+std::string render_reasoning(const Templates& t, const std::string& question, const std::vector<retrieve::Hit>& passages);
+// A chain of reasoning sentences as it follows the prompt: " s1 s2 ...".
+std::string render_chain(const std::vector<std::string>& steps);
+
+// The answer after the marker: up to the line's end, without the final
+// period and surrounding blanks; "" when the marker is absent.
+std::string extract_answer(const std::string& text, const std::string& marker);
+
+// ---------------------------------------------------------------- strategies
+
+enum class Strategy { ircot, selfask, onestep, noretrieval };
+// "ircot" | "selfask" | "onestep" | "noretrieval"; throws InputError listing them.
+Strategy parse_strategy(const std::string& name);
+std::string strategy_name(Strategy s);
+
+struct StrategyOptions {
+  Strategy strategy = Strategy::ircot;
+  int k = 4;                 // passages per retrieval. Default: 4 (StepER)
+  int max_steps = 5;         // reasoning steps at most. Default: 5 (StepER)
+  int max_passages = 15;     // passages kept in the prompt; the first found stay. Default: 15 (IRCoT)
+  int step_tokens = 48;      // new tokens per reasoning step. Default: 48
+  int answer_tokens = 128;   // new tokens for onestep / noretrieval chains. Default: 128
+  std::string marker = data::kAnswerMarker;          // ircot, onestep, noretrieval
+  std::string selfask_marker = "So the final answer is:";
+  double temperature = 0;    // Default: 0 (greedy)
+  std::uint64_t seed = 0;
+  Templates templates = default_templates();
+};
+
+// One question being answered: a small state machine the runner drives, so
+// that many questions share each retrieval batch and generation batch.
+class Episode {
+ public:
+  virtual ~Episode() = default;
+  enum class Need { retrieve, generate, done };
+  virtual Need need() const = 0;
+  virtual std::string query() const = 0;                     // when need() is retrieve
+  virtual void retrieved(std::vector<retrieve::Hit> hits) = 0;
+  virtual std::string prompt() const = 0;                    // when need() is generate
+  virtual lm::CompletionOptions generation() const = 0;
+  virtual void generated(const lm::Completion& completion) = 0;
+  virtual data::Trace trace() const = 0;                     // when need() is done
+};
+
+std::unique_ptr<Episode> start_episode(const StrategyOptions& options, const data::Question& question);
+
+// Answers `questions` together: retrievals in one batch, generations in one
+// batch per round. `retriever` may be null for noretrieval.
+std::vector<data::Trace> answer(const StrategyOptions& options, lm::LanguageModel& model, retrieve::Retriever* retriever,
+                                const std::vector<data::Question>& questions);
+
+// ---------------------------------------------------------------- runner
+
+struct RunProgress {
+  std::uint64_t done = 0, total = 0;  // questions written (this run + earlier), of
+  std::uint64_t skipped = 0;          // already in the output when the run began
+  double em = 0;                      // running exact match of this run's traces
+  double questions_per_second = 0;
+  double seconds = 0;
+};
+
+struct RunOptions {
+  int in_flight = 32;  // questions answered together. Default: 32
+  // Called after every round; returning false stops after writing what is done.
+  std::function<bool(const RunProgress&)> on_progress;
+};
+
+struct RunStats {
+  RunProgress progress;
+  std::uint64_t answered = 0, max_steps = 0, errors = 0;  // this run's traces by stop
+  bool complete = false;  // every question has its trace
+};
+
+// Answers every question of `questions_path` not yet in `out_path`,
+// appending one trace per line as each finishes; a rerun after a crash or a
+// stop skips the ids the file already has (a torn last line is dropped).
+RunStats run(const StrategyOptions& options, lm::LanguageModel& model, retrieve::Retriever* retriever,
+             const std::string& questions_path, const std::string& out_path, const RunOptions& run_options = {});
+
+// ---------------------------------------------------------------- replay
+
+// A gold (or any) trace replayed through the retriever: each step's query is
+// searched for K passages, and the step's own passages are kept among them
+// (replacing the lowest-ranked), so its prompts look like those at inference
+// while its reasoning is the given one. Used to train a teacher on gold chains.
+data::Trace replay(const data::Trace& trace, retrieve::Retriever& retriever, int k);
+
+}  // namespace steper::reason

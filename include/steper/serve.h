@@ -1,0 +1,59 @@
+// steper/serve.h — an OpenAI-compatible HTTP server over a local model:
+//   GET  /v1/models            the one model served
+//   POST /v1/completions       {"prompt": str | [str], "max_tokens", "temperature", "top_p",
+//                               "seed", "stop": str | [str], "stream"}
+//   POST /v1/chat/completions  {"messages": [{"role", "content"}], ...the same}
+//   GET  /health
+// Concurrent requests with the same generation settings are decoded as one
+// batch. Bad requests get a 4xx with an OpenAI-style JSON error body
+// {"error": {"message", "type", "param", "code"}} and the server goes on.
+//
+// steper's models have no chat template: a chat request's message contents
+// are joined with blank lines, so one user message is exactly its prompt.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "steper/lm.h"
+
+namespace steper::serve {
+
+struct ServeOptions {
+  std::string host = "127.0.0.1";  // Default: 127.0.0.1 (loopback only)
+  int port = 8000;                 // 0 picks a free port. Default: 8000
+  std::string model_name;          // the name clients send; "" = the folder's name
+  int max_batch = 32;              // prompts decoded together. Default: 32
+  int max_tokens_limit = 1024;     // largest max_tokens accepted. Default: 1024
+  int max_prompts = 64;            // prompts per request. Default: 64
+  std::size_t max_body_bytes = 4u << 20;  // larger bodies get 413. Default: 4 MiB
+  int threads = 64;                // connections served at once. Default: 64
+};
+
+struct ServerStats {
+  std::atomic<std::uint64_t> requests{0}, errors{0}, batches{0}, batched_prompts{0};
+};
+
+class Server {
+ public:
+  Server(lm::LocalModel& model, ServeOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  // Binds the socket; returns the port (the chosen one when options.port is 0).
+  // Throws RuntimeError when the address is taken.
+  int bind();
+  // Serves until stop(); call bind() first.
+  void run();
+  void stop();
+  const ServerStats& stats() const;
+  const std::string& model_name() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace steper::serve

@@ -1,0 +1,58 @@
+// steper serve: an OpenAI-compatible HTTP server over a local model folder.
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "commands.h"
+#include "interrupt.h"
+#include "steper/serve.h"
+
+namespace steper::cli {
+
+void add_serve_command(CLI::App& app, const Global&) {
+  auto model_dir = std::make_shared<std::string>();
+  auto o = std::make_shared<serve::ServeOptions>();
+  auto l = std::make_shared<lm::LocalOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "Serve a model folder over HTTP with OpenAI's API (/v1/models, /v1/completions,\n"
+      "/v1/chat/completions, streaming with \"stream\": true). Concurrent requests are batched.\n"
+      "Stop with Ctrl-C.");
+  cmd->add_option("--model", *model_dir, "Model folder (config.json, model.safetensors, tokenizer)")->required();
+  cmd->add_option("--host", o->host, "Address to listen on (0.0.0.0: every interface)");
+  cmd->add_option("--port", o->port, "Port (0: any free one, printed at start)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--model-name", o->model_name, "Name clients use (default: the folder's name)");
+  cmd->add_option("--batch", o->max_batch, "Prompts decoded together at most")->check(CLI::PositiveNumber);
+  cmd->add_option("--max-tokens-limit", o->max_tokens_limit, "Largest max_tokens a request may ask")->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", o->threads, "Connections served at once")->check(CLI::PositiveNumber);
+  cmd->add_option("--device", l->device, "cpu, cuda or cuda:N");
+  cmd->add_option("--dtype", l->dtype, "float32, bfloat16 or float16");
+  cmd->callback([model_dir, o, l] {
+    if (std::string w = model::blas_warning(); !w.empty()) warn(w);
+    l->batch_size = o->max_batch;
+    lm::LocalModel model(*model_dir, *l);
+    serve::Server server(model, *o);
+    const int port = server.bind();
+    std::printf("serving %s (%.2fM parameters, context %d) on http://%s:%d/v1\n", server.model_name().c_str(),
+                static_cast<double>(model.parameters()) / 1e6, model.context(), o->host.c_str(), port);
+    std::fflush(stdout);
+    StopOnInterrupt interrupt;
+    std::thread watcher([&] {
+      while (!StopOnInterrupt::stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      server.stop();
+    });
+    server.run();
+    const auto& s = server.stats();
+    std::fprintf(stderr, "steper serve: stopped after %llu requests (%llu errors), %llu batches of %.1f prompts on average\n",
+                 static_cast<unsigned long long>(s.requests.load()), static_cast<unsigned long long>(s.errors.load()),
+                 static_cast<unsigned long long>(s.batches.load()),
+                 static_cast<double>(s.batched_prompts.load()) / static_cast<double>(std::max<std::uint64_t>(1, s.batches.load())));
+    if (!StopOnInterrupt::stop_requested()) {
+      watcher.detach();
+      throw RuntimeError("the server stopped unexpectedly");
+    }
+    watcher.join();
+  });
+}
+
+}  // namespace steper::cli

@@ -1,0 +1,224 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "steper/reason.h"
+#include "steper/serve.h"
+#include "tiny_world.h"
+
+namespace steper::serve {
+namespace {
+
+using json = nlohmann::json;
+
+// `steper serve`'s server on a free loopback port, for the test's lifetime.
+class Running {
+ public:
+  explicit Running(lm::LocalModel& model, ServeOptions o = {}) {
+    o.port = 0;
+    server_ = std::make_unique<Server>(model, o);
+    port_ = server_->bind();
+    thread_ = std::thread([this] { server_->run(); });
+  }
+  ~Running() {
+    server_->stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  Server& server() { return *server_; }
+
+ private:
+  std::unique_ptr<Server> server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+lm::LocalModel& shared_model() {
+  static lm::LocalModel model(testing::shared_tiny_world().model);
+  return model;
+}
+
+TEST(Serve, RemoteBackendGivesTheLocalGreedyOutputs) {
+  const auto& w = testing::shared_tiny_world();
+  Running server(shared_model());
+  lm::RemoteOptions ro;
+  ro.endpoints = {server.url()};
+  ro.concurrency = 4;
+  auto remote = lm::open_remote(ro);
+  EXPECT_EQ(remote->name(), "model");  // asked /v1/models
+  auto retriever = retrieve::open_retriever(w.index);
+  auto questions = data::read_questions(w.dev);
+  questions.resize(6);
+  reason::StrategyOptions o;
+  o.max_steps = 3;
+  o.step_tokens = 20;
+  auto local = reason::answer(o, shared_model(), retriever.get(), questions);
+  auto over_http = reason::answer(o, *remote, retriever.get(), questions);
+  ASSERT_EQ(local.size(), over_http.size());
+  for (std::size_t i = 0; i < local.size(); ++i) EXPECT_EQ(data::to_json(local[i]), data::to_json(over_http[i]));
+  EXPECT_GT(server.server().stats().batched_prompts.load(), server.server().stats().batches.load());  // requests were batched
+}
+
+TEST(Serve, ChatAndStreamingAgreeWithPlainCompletions) {
+  Running server(shared_model());
+  httplib::Client c("127.0.0.1", server.port());
+  json req{{"prompt", "Wikipedia Title: Soraia\nSoraia is a"}, {"max_tokens", 12}, {"temperature", 0}};
+  auto plain = c.Post("/v1/completions", req.dump(), "application/json");
+  ASSERT_TRUE(plain);
+  ASSERT_EQ(plain->status, 200) << plain->body;
+  const std::string text = json::parse(plain->body)["choices"][0]["text"];
+  EXPECT_FALSE(text.empty());
+
+  json chat{{"messages", {{{"role", "user"}, {"content", req["prompt"]}}}}, {"max_tokens", 12}, {"temperature", 0}};
+  auto chat_res = c.Post("/v1/chat/completions", chat.dump(), "application/json");
+  ASSERT_EQ(chat_res->status, 200) << chat_res->body;
+  EXPECT_EQ(json::parse(chat_res->body)["choices"][0]["message"]["content"], text);
+
+  req["stream"] = true;
+  std::string streamed, raw;
+  auto s = c.Post("/v1/completions", req.dump(), "application/json");
+  ASSERT_EQ(s->status, 200);
+  EXPECT_EQ(s->get_header_value("Content-Type"), "text/event-stream");
+  raw = s->body;
+  std::size_t events = 0;
+  for (std::size_t at = raw.find("data: "); at != std::string::npos; at = raw.find("data: ", at + 1)) {
+    const std::string line = raw.substr(at + 6, raw.find("\n\n", at) - at - 6);
+    if (line == "[DONE]") break;
+    streamed += json::parse(line)["choices"][0]["text"].get<std::string>();
+    ++events;
+  }
+  EXPECT_EQ(streamed, text);
+  EXPECT_GE(events, 2u);
+  EXPECT_NE(raw.find("data: [DONE]"), std::string::npos);
+}
+
+TEST(Serve, BadRequestsGet4xxJsonAndTheServerKeepsServing) {
+  ServeOptions o;
+  o.max_body_bytes = 4096;
+  o.max_tokens_limit = 64;
+  Running server(shared_model(), o);
+  httplib::Client c("127.0.0.1", server.port());
+  const std::string long_prompt(3000, 'x');
+  const struct {
+    std::string path, body;
+    int status;
+    std::string says;
+  } cases[] = {
+      {"/v1/completions", "{not json", 400, "not valid JSON"},
+      {"/v1/completions", "[1,2]", 400, "JSON object"},
+      {"/v1/completions", R"({"max_tokens": 5})", 400, "'prompt' is required"},
+      {"/v1/completions", R"({"prompt": 7})", 400, "'prompt' must be a string"},
+      {"/v1/completions", R"({"prompt": "a", "max_tokens": 100000})", 400, "'max_tokens'"},
+      {"/v1/completions", R"({"prompt": "a", "max_tokens": 2.5})", 400, "integer"},
+      {"/v1/completions", R"({"prompt": "a", "temperature": -1})", 400, "'temperature'"},
+      {"/v1/completions", R"({"prompt": "a", "model": "gpt-9"})", 404, "does not exist"},
+      {"/v1/completions", R"({"prompt": "a", "stop": [1]})", 400, "'stop'"},
+      {"/v1/completions", json{{"prompt", long_prompt.substr(0, 2000)}}.dump(), 400, "maximum context length"},
+      {"/v1/completions", json{{"prompt", long_prompt + long_prompt}}.dump(), 413, "larger than"},
+      {"/v1/chat/completions", R"({"messages": [{"role": "user"}]})", 400, "messages[0]"},
+      {"/v1/nothing", "{}", 404, "no route"},
+  };
+  for (const auto& k : cases) {
+    auto r = c.Post(k.path.c_str(), k.body, "application/json");
+    ASSERT_TRUE(r) << k.body;
+    EXPECT_EQ(r->status, k.status) << k.body << " -> " << r->body;
+    json j = json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r->body;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(k.says), std::string::npos) << r->body;
+  }
+  auto ok = c.Post("/v1/completions", R"({"prompt": "Soraia is", "max_tokens": 4})", "application/json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  auto models = c.Get("/v1/models");
+  EXPECT_EQ(json::parse(models->body)["data"][0]["id"], "model");
+}
+
+// A stand-in endpoint that fails a set number of times before answering.
+class Flaky {
+ public:
+  Flaky(int failures, int status) : failures_(failures), status_(status) {
+    http_.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+      if (calls_++ < failures_) {
+        res.status = status_;
+        res.set_content(R"({"error":{"message":"busy"}})", "application/json");
+        return;
+      }
+      json body = json::parse(req.body);
+      res.set_content(json{{"choices", {{{"text", "echo " + body["prompt"].get<std::string>()}, {"finish_reason", "stop"}}}}}.dump(),
+                      "application/json");
+    });
+    port_ = http_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { http_.listen_after_bind(); });
+  }
+  ~Flaky() {
+    http_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  int calls() const { return calls_; }
+
+ private:
+  httplib::Server http_;
+  std::atomic<int> calls_{0};
+  int failures_, status_, port_;
+  std::thread thread_;
+};
+
+TEST(RemoteBackend, RetriesTransientFailuresThenAnswers) {
+  Flaky flaky(2, 503);
+  lm::RemoteOptions o;
+  o.endpoints = {flaky.url()};
+  o.model = "m";
+  o.backoff_ms = 5;
+  o.concurrency = 1;
+  auto remote = lm::open_remote(o);
+  auto out = remote->complete({"hi"}, {});
+  EXPECT_EQ(out[0].text, "echo hi");
+  EXPECT_EQ(flaky.calls(), 3);
+}
+
+TEST(RemoteBackend, GivesUpWithAClearErrorAfterItsRetries) {
+  Flaky flaky(100, 500);
+  lm::RemoteOptions o;
+  o.endpoints = {flaky.url()};
+  o.model = "m";
+  o.backoff_ms = 1;
+  o.retries = 2;
+  try {
+    lm::open_remote(o)->complete({"hi"}, {});
+    FAIL();
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("HTTP 500: busy (after 3 tries)"), std::string::npos) << e.what();
+  }
+}
+
+TEST(RemoteBackend, UnreachableEndpointAndWrongPathAreNamed) {
+  lm::RemoteOptions o;
+  o.endpoints = {"http://127.0.0.1:1/v1"};
+  o.retries = 0;
+  try {
+    lm::open_remote(o)->complete({"hi"}, {});
+    FAIL();
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot reach http://127.0.0.1:1/v1"), std::string::npos) << e.what();
+  }
+  Running server(shared_model());
+  o.endpoints = {"http://127.0.0.1:" + std::to_string(server.port())};  // no /v1
+  o.model = "model";
+  try {
+    lm::open_remote(o)->complete({"hi"}, {});
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("HTTP 404"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("should end in /v1"), std::string::npos) << e.what();
+  }
+  o.endpoints = {"ftp://x"};
+  EXPECT_THROW(lm::open_remote(o), InputError);
+}
+
+}  // namespace
+}  // namespace steper::serve
