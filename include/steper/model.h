@@ -173,10 +173,14 @@ class KVCache {
   void advance(std::int64_t tokens);
   // Keeps only the rows in `index` [B'] (finished sequences leave the batch).
   void select_rows(const torch::Tensor& index);
+  // Rows [begin, begin + n) as a cache sharing this one's memory: a large
+  // batch's prompts are prefilled a few rows at a time through such views.
+  KVCache rows(std::int64_t begin, std::int64_t n);
 
  private:
+  KVCache() = default;
   std::vector<torch::Tensor> k_, v_;  // per layer [B,K,capacity,D]
-  std::int64_t length_ = 0, capacity_;
+  std::int64_t length_ = 0, capacity_ = 0;
 };
 
 struct RMSNormImpl : torch::nn::Module {

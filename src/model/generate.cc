@@ -11,6 +11,9 @@
 namespace steper::model {
 namespace {
 
+// Attention scores a prefill may hold at once (elements), to stay in cache.
+constexpr std::int64_t kPrefillScores = 1 << 21;
+
 struct Row {
   std::size_t prompt;          // index into the caller's prompts
   std::vector<int> ids;        // prompt ids
@@ -75,8 +78,22 @@ void run_batch(CausalLM& model, const text::Tokenizer& tok, std::vector<Row>& ro
   for (std::size_t i = 0; i < active.size(); ++i) active[i] = i;
 
   KVCache cache(model->config, B, P + budget, device, dtype);
-  torch::Tensor logits =
-      model->forward(ids, pos, padded ? valid.narrow(1, 0, P) : torch::Tensor(), &cache).select(1, P - 1);  // [B,V]
+  // The prefill's attention scores are [rows,H,P,P]: for a whole batch of
+  // long prompts they outgrow the caches (288 MB a layer for 32 prompts of
+  // 750 tokens) and batching ran slower than one prompt at a time. Prefill
+  // a few rows at a time instead, each group writing its rows of the cache.
+  const std::int64_t per_row = model->config.num_attention_heads * P * P;
+  const std::int64_t group = std::max<std::int64_t>(1, std::min<std::int64_t>(B, kPrefillScores / per_row));
+  std::vector<torch::Tensor> parts;
+  for (std::int64_t b = 0; b < B; b += group) {
+    const std::int64_t n = std::min(group, B - b);
+    KVCache view = cache.rows(b, n);
+    parts.push_back(model->forward(ids.narrow(0, b, n), pos.narrow(0, b, n),
+                                   padded ? valid.narrow(0, b, n).narrow(1, 0, P) : torch::Tensor(), &view)
+                        .select(1, P - 1));
+  }
+  cache.advance(P);
+  torch::Tensor logits = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);  // [B,V]
   for (std::int64_t step = 0; step < budget && !active.empty(); ++step) {
     torch::Tensor next = pick(logits, o, gen).to(torch::kCPU);
     std::vector<std::int64_t> keep;

@@ -25,4 +25,13 @@ void KVCache::select_rows(const torch::Tensor& index) {
   for (auto& t : v_) t = t.index_select(0, index);
 }
 
+KVCache KVCache::rows(std::int64_t begin, std::int64_t n) {
+  KVCache view;
+  for (auto& t : k_) view.k_.push_back(t.narrow(0, begin, n));
+  for (auto& t : v_) view.v_.push_back(t.narrow(0, begin, n));
+  view.length_ = length_;
+  view.capacity_ = capacity_;
+  return view;
+}
+
 }  // namespace steper::model

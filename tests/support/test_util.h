@@ -39,7 +39,9 @@ inline std::string read_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+#ifdef STEPER_FIXTURES  // test executables only (benchmarks share the rest)
 inline std::string fixture(const std::string& name) { return std::string(STEPER_FIXTURES) + "/" + name; }
 inline std::string shared_data(const std::string& name) { return std::string(STEPER_SHARED_DATA) + "/" + name; }
+#endif
 
 }  // namespace steper::testing

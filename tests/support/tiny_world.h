@@ -37,7 +37,7 @@ inline TinyWorld tiny_world_paths(const std::string& dir) {
 }
 
 // Builds the setting under `dir`.
-inline TinyWorld make_tiny_world(const std::string& dir, int train_steps = 150) {
+inline TinyWorld make_tiny_world(const std::string& dir, int train_steps = 150, int dim = 48, int layers = 2) {
   TinyWorld w = tiny_world_paths(dir);
   data::WorldOptions wo;
   wo.seed = 3;
@@ -77,9 +77,9 @@ inline TinyWorld make_tiny_world(const std::string& dir, int train_steps = 150) 
   }
   model::ModelConfig c;
   c.vocab_size = tok->vocab_size();
-  c.hidden_size = 48;
-  c.intermediate_size = 128;
-  c.num_hidden_layers = 2;
+  c.hidden_size = dim;
+  c.intermediate_size = dim * 8 / 3;
+  c.num_hidden_layers = layers;
   c.num_attention_heads = 4;
   c.num_key_value_heads = 2;
   c.max_position_embeddings = 1024;
@@ -99,6 +99,7 @@ inline TinyWorld make_tiny_world(const std::string& dir, int train_steps = 150) 
   return w;
 }
 
+#ifdef STEPER_TEST_CACHE
 // The setting every test process shares: built once under the build tree
 // (CTest runs each test in its own process, some in parallel, so a file
 // lock makes the first build it and the others wait).
@@ -123,5 +124,6 @@ inline const TinyWorld& shared_tiny_world() {
   }();
   return w;
 }
+#endif
 
 }  // namespace steper::testing
