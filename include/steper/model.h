@@ -334,10 +334,18 @@ struct MicroStep {
 // `micro(step, k)` computes micro-batch k of step `step` and must depend on
 // nothing else. `on_progress` sees every step; returning false stops after
 // saving a checkpoint. Returns the steps done in total.
+//
+// `extra` are parameters trained beside the model (difficulty weights): an
+// AdamW group of their own at `extra_lr`, no decay, no schedule, not clipped,
+// saved in OUT_DIR/extra_params.pt and restored on resume.
+struct ExtraParams {
+  std::vector<torch::Tensor> params;
+  double lr = 1e-2;
+};
 std::int64_t train_loop(CausalLM& model, const TrainConfig& config, const std::string& out_dir,
                         const std::string& tokenizer_file, const std::string& run_key,
                         const std::function<MicroStep(std::int64_t step, int micro)>& micro,
-                        const std::function<bool(const TrainProgress&)>& on_progress);
+                        const std::function<bool(const TrainProgress&)>& on_progress, ExtraParams* extra = nullptr);
 
 // Plain next-token language modelling over a corpus of texts, packed:
 // each text is BOS + tokens + EOS, all concatenated and cut into rows of

@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "steper distils the multi-step retrieval-augmented reasoning of a large teacher model into a small\n"
       "student (StepER: step-wise knowledge distillation with difficulty-aware training).\n\n"
-      "Pipeline:  convert | world -> index -> search / recall -> run -> traces -> eval\n           tokenizer train -> pretrain -> generate / serve\n(run `steper COMMAND --help` for each)",
+      "Pipeline:  convert | world -> index -> search / recall -> run -> traces -> eval\n           traces -> stepwise -> train (student) -> run / serve\n           tokenizer train -> pretrain -> generate / serve\n(run `steper COMMAND --help` for each)",
       "steper"};
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
@@ -60,6 +60,8 @@ int main(int argc, char** argv) {
   add_generate_command(app, global);
   add_run_command(app, global);
   add_serve_command(app, global);
+  add_stepwise_command(app, global);
+  add_train_command(app, global);
 
   try {
     app.parse(argc, argv);

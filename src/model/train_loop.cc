@@ -22,10 +22,15 @@ namespace {
 using json = nlohmann::json;
 constexpr const char* kStateFile = "trainer_state.json";
 constexpr const char* kOptimizerFile = "optimizer.pt";
+constexpr const char* kExtraFile = "extra_params.pt";
 
 void save_checkpoint(CausalLM& model, torch::optim::AdamW& opt, const std::string& dir, const std::string& tokenizer_file,
-                     const std::string& run_key, std::int64_t step) {
+                     const std::string& run_key, std::int64_t step, const ExtraParams* extra) {
   save_model(model, dir, tokenizer_file);
+  if (extra && !extra->params.empty()) {
+    torch::save(extra->params, dir + "/" + kExtraFile + ".partial");
+    std::filesystem::rename(dir + "/" + kExtraFile + ".partial", dir + "/" + kExtraFile);
+  }
   torch::save(opt, dir + "/" + kOptimizerFile + ".partial");
   std::filesystem::rename(dir + "/" + kOptimizerFile + ".partial", dir + "/" + kOptimizerFile);
   // Written last: it vouches for the files above.
@@ -48,7 +53,7 @@ double learning_rate(const TrainConfig& c, std::int64_t step) {
 
 std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string& out_dir, const std::string& tokenizer_file,
                         const std::string& run_key, const std::function<MicroStep(std::int64_t, int)>& micro,
-                        const std::function<bool(const TrainProgress&)>& on_progress) {
+                        const std::function<bool(const TrainProgress&)>& on_progress, ExtraParams* extra) {
   if (c.steps < 1 || c.batch_size < 1 || c.grad_accum < 1) throw InputError("steps, batch size and accumulation must be >= 1");
   std::vector<torch::Tensor> decay, no_decay;
   for (auto& p : model->named_parameters()) (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
@@ -56,6 +61,12 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(options(c.weight_decay)));
   groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(options(0.0)));
+  const bool has_extra = extra && !extra->params.empty();
+  if (has_extra) {
+    auto o = std::make_unique<torch::optim::AdamWOptions>(options(0.0));
+    o->lr(extra->lr);
+    groups.emplace_back(extra->params, std::move(o));
+  }
   torch::optim::AdamW opt(std::move(groups), options(c.weight_decay));
 
   std::int64_t start = 0;
@@ -76,6 +87,12 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
       for (auto& p : model->named_parameters()) p.value().copy_(src[p.key()]);
     }
     torch::load(opt, out_dir + "/" + kOptimizerFile);
+    if (has_extra) {
+      std::vector<torch::Tensor> saved_extra;
+      torch::load(saved_extra, out_dir + "/" + kExtraFile);
+      torch::NoGradGuard no_grad;
+      for (std::size_t i = 0; i < extra->params.size() && i < saved_extra.size(); ++i) extra->params[i].copy_(saved_extra[i]);
+    }
   }
   model->train();
   const auto t0 = std::chrono::steady_clock::now();
@@ -83,7 +100,7 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
   for (std::int64_t step = start; step < c.steps; ++step) {
     const auto ts = std::chrono::steady_clock::now();
     const double lr = learning_rate(c, step);
-    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    for (std::size_t g = 0; g < 2; ++g) static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[g].options()).lr(lr);
     opt.zero_grad();
     double loss_sum = 0;
     std::int64_t tokens = 0;
@@ -103,7 +120,7 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
     const bool go_on = on_progress ? on_progress(p) : true;
     const bool last = step + 1 == c.steps;
     if (last || !go_on || (c.save_every > 0 && (step + 1) % c.save_every == 0)) {
-      save_checkpoint(model, opt, out_dir, tokenizer_file, run_key, step + 1);
+      save_checkpoint(model, opt, out_dir, tokenizer_file, run_key, step + 1, extra);
     }
     if (!go_on) return step + 1;
   }

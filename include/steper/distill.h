@@ -1,0 +1,122 @@
+// steper/distill.h — step-wise distillation (StepER): cutting teacher traces
+// into stage samples, and training a student on them with difficulty-aware
+// stage weights.
+//
+// Samples (JSONL): {"id", "stage": "init"|"expand"|"aggregate", "step", "prompt", "target"}.
+// Prompts are rendered with the reasoning template the strategies use, so
+// the student learns exactly what it will be asked.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "steper/data.h"
+#include "steper/model.h"
+#include "steper/reason.h"
+
+namespace steper::distill {
+
+struct Sample {
+  std::string id;
+  std::string stage;  // "init" | "expand" | "aggregate"
+  int step = 0;       // the last reasoning step the target covers (1-based)
+  std::string prompt;
+  std::string target;
+};
+
+Sample parse_sample(const data::json& j);
+data::json to_json(const Sample& s);
+
+enum class Mode { steper, vanilla, answer };
+// "steper" | "vanilla" | "answer".
+Mode parse_mode(const std::string& name);
+
+struct StepwiseOptions {
+  Mode mode = Mode::steper;
+  // Which traces teach: "em" (prediction equals a gold answer), "acc" (a
+  // gold answer is contained in it), "all". Default: em
+  std::string keep = "em";
+  // Earlier steps in the prompt, loss on the last step only (the paper's
+  // alternative). Default: false (the target is the chain up to the step)
+  bool last_step_only = false;
+  int max_passages = 15;  // as at inference. Default: 15
+  std::string marker = data::kAnswerMarker;
+  reason::Templates templates = reason::default_templates();
+};
+
+// The samples of one trace; `passages` maps corpus ids to passages. Empty
+// when the trace is filtered out. Throws InputError naming a retrieved id
+// the corpus lacks.
+std::vector<Sample> cut_trace(const data::Trace& trace, const std::map<std::string, retrieve::Hit>& passages,
+                              const std::vector<std::string>& gold_answers, const StepwiseOptions& options);
+
+struct StepwiseStats {
+  std::uint64_t traces = 0, kept = 0, wrong = 0, errors = 0, no_question = 0;
+  std::map<std::string, std::uint64_t> samples;  // per stage
+  std::map<std::string, double> mean_chars;      // prompt + target, per stage
+};
+
+// Traces + questions (gold answers) + corpus (passage texts, only the ids the
+// traces name are kept in memory) -> samples JSONL, written as .partial and
+// renamed at the end.
+StepwiseStats build_stepwise(const std::string& traces_path, const std::string& questions_path, const std::string& corpus_path,
+                             const std::string& out_path, const StepwiseOptions& options);
+
+// ---------------------------------------------------------------- training
+
+enum class Weighting { difficulty, uniform, none };
+Weighting parse_weighting(const std::string& name);
+
+// The stage names in the order of the weights.
+inline const std::vector<std::string>& stages() {
+  static const std::vector<std::string> s{"init", "expand", "aggregate"};
+  return s;
+}
+
+// Combines per-stage mean losses. difficulty: sum_j [L_j / (2 sigma_j^2) +
+// log sigma_j] with s_j = log sigma_j^2 trainable (= 0.5 exp(-s_j) L_j +
+// 0.5 s_j); uniform: the mean of the stages present; none: not used (one
+// loss over all target tokens). Stages absent from a batch contribute nothing.
+struct StageWeights {
+  explicit StageWeights(Weighting w);
+  // losses[j] undefined when stage j is absent.
+  torch::Tensor combine(const std::vector<torch::Tensor>& losses) const;
+  // The effective weight of each stage, 1 / (2 sigma_j^2) (0.5 for uniform).
+  std::vector<double> weights() const;
+  Weighting weighting;
+  torch::Tensor log_var;  // [3], requires grad for difficulty
+};
+
+struct TrainOptions {
+  model::TrainConfig train;
+  Weighting weighting = Weighting::difficulty;
+  double weight_lr = 0.02;  // learning rate of the log variances. Default: 0.02
+  int max_tokens = 0;       // longer samples are dropped; 0: the model's context. Default: 0
+  double holdout = 0.05;    // share of samples held out for evaluation. Default: 0.05
+  std::int64_t eval_every = 100;  // steps between held-out evaluations (0: never). Default: 100
+  double epochs = 0;        // > 0: overrides train.steps
+  std::string device = "cpu";
+};
+
+struct TrainReport {
+  std::int64_t steps = 0, total_steps = 0;  // done (fewer when stopped), planned
+  std::uint64_t samples = 0, dropped = 0, held_out = 0;
+  double seconds = 0;
+};
+
+struct DistillProgress {
+  model::TrainProgress train;
+  std::vector<double> stage_loss;    // last batch, per stage (NaN when absent)
+  std::vector<double> stage_weight;  // current weights
+  double eval_loss = -1;             // when evaluated at this step
+};
+
+// Fine-tunes the model in `init_dir` on the samples, writing checkpoints
+// (Hugging Face layout) and OUT_DIR/metrics.jsonl; resumes exactly.
+TrainReport train(const std::string& samples_path, const std::string& init_dir, const std::string& out_dir,
+                  const TrainOptions& options, const std::function<bool(const DistillProgress&)>& on_progress);
+
+}  // namespace steper::distill

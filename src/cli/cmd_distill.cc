@@ -1,0 +1,113 @@
+// steper stepwise (traces -> stage samples) and steper train (distillation).
+#include <cmath>
+#include <cstdio>
+
+#include "commands.h"
+#include "interrupt.h"
+#include "progress.h"
+#include "steper/distill.h"
+
+namespace steper::cli {
+
+void add_stepwise_command(CLI::App& app, const Global&) {
+  struct Args {
+    std::string traces, questions, corpus, out, mode = "steper", prompts;
+    distill::StepwiseOptions o;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "stepwise",
+      "Cut teacher traces into training samples. --mode steper: per correct trace one init sample\n"
+      "(question + first passages -> first step), one expand sample per middle step (passages so far ->\n"
+      "chain so far) and one aggregate sample (all passages -> whole chain and answer); vanilla: the\n"
+      "aggregate sample alone (vanilla KD); answer: all passages -> the gold answer.");
+  cmd->add_option("--traces", a->traces, "Teacher traces JSONL (steper run)")->required();
+  cmd->add_option("--questions", a->questions, "Questions JSONL with the gold answers")->required();
+  cmd->add_option("--corpus", a->corpus, "Corpus JSONL the index was built from (passage texts)")->required();
+  cmd->add_option("--mode", a->mode, "steper, vanilla or answer");
+  cmd->add_option("--out", a->out, "Samples JSONL")->required();
+  cmd->add_option("--keep", a->o.keep, "Traces that teach: em, acc (gold contained in the prediction) or all")
+      ->check(CLI::IsMember({"em", "acc", "all"}));
+  cmd->add_flag("--last-step-only", a->o.last_step_only, "Earlier steps in the prompt, the loss on the last step only");
+  cmd->add_option("--max-passages", a->o.max_passages, "Passages kept in a prompt (as at inference)")->check(CLI::PositiveNumber);
+  cmd->add_option("--marker", a->o.marker, "The text that announces the answer");
+  cmd->add_option("--prompts", a->prompts, "Prompt templates folder (the one given to steper run)");
+  cmd->callback([a] {
+    a->o.mode = distill::parse_mode(a->mode);
+    if (!a->prompts.empty()) a->o.templates = reason::load_templates(a->prompts);
+    auto st = distill::build_stepwise(a->traces, a->questions, a->corpus, a->out, a->o);
+    std::printf("%s: %llu traces, %llu kept, %llu dropped as wrong, %llu errors, %llu without a question\n", a->out.c_str(),
+                static_cast<unsigned long long>(st.traces), static_cast<unsigned long long>(st.kept),
+                static_cast<unsigned long long>(st.wrong), static_cast<unsigned long long>(st.errors),
+                static_cast<unsigned long long>(st.no_question));
+    for (const auto& [stage, n] : st.samples) {
+      std::printf("  %-10s %8llu samples, %6.0f characters on average\n", stage.c_str(), static_cast<unsigned long long>(n),
+                  st.mean_chars[stage]);
+    }
+  });
+}
+
+void add_train_command(CLI::App& app, const Global& global) {
+  struct Args {
+    std::string data, init, out, weighting = "difficulty";
+    distill::TrainOptions o;
+    bool overwrite = false;
+  };
+  auto a = std::make_shared<Args>();
+  a->o.train.lr = 1e-4;
+  a->o.train.warmup_steps = 20;
+  a->o.train.weight_decay = 0.0;
+  a->o.train.batch_size = 8;
+  CLI::App* cmd = app.add_subcommand(
+      "train",
+      "Fine-tune a student on step-wise samples: loss on target tokens, one mean loss per stage,\n"
+      "combined with difficulty-aware weights (sum_j L_j / (2 sigma_j^2) + log sigma_j, sigma learned),\n"
+      "uniform weights, or none (one loss: vanilla KD). Writes checkpoints in Hugging Face layout and\n"
+      "OUT/metrics.jsonl (per-stage losses and weights); Ctrl-C saves, rerunning resumes exactly.");
+  cmd->add_option("--data", a->data, "Samples JSONL (steper stepwise)")->required();
+  cmd->add_option("--init", a->init, "Student model folder to start from")->required();
+  cmd->add_option("--out", a->out, "Output model folder")->required();
+  cmd->add_option("--weighting", a->weighting, "difficulty, uniform or none");
+  cmd->add_option("--weight-lr", a->o.weight_lr, "Learning rate of the stage log-variances");
+  cmd->add_option("--steps", a->o.train.steps, "Optimizer steps")->check(CLI::PositiveNumber);
+  cmd->add_option("--epochs", a->o.epochs, "Passes over the samples (overrides --steps)");
+  cmd->add_option("--batch", a->o.train.batch_size, "Samples per micro-batch")->check(CLI::PositiveNumber);
+  cmd->add_option("--accum", a->o.train.grad_accum, "Micro-batches per step")->check(CLI::PositiveNumber);
+  cmd->add_option("--lr", a->o.train.lr, "Peak learning rate (cosine schedule with warm-up)");
+  cmd->add_option("--warmup", a->o.train.warmup_steps, "Warm-up steps");
+  cmd->add_option("--weight-decay", a->o.train.weight_decay, "AdamW weight decay");
+  cmd->add_option("--max-tokens", a->o.max_tokens, "Drop samples longer than this (0: the model's context)");
+  cmd->add_option("--holdout", a->o.holdout, "Share of questions held out for evaluation");
+  cmd->add_option("--eval-every", a->o.eval_every, "Steps between held-out evaluations (0: never)");
+  cmd->add_option("--save-every", a->o.train.save_every, "Steps between checkpoints");
+  cmd->add_option("--seed", a->o.train.seed, "Data order seed");
+  cmd->add_option("--device", a->o.device, "cpu, cuda or cuda:N");
+  cmd->add_flag("--overwrite", a->overwrite, "Start over even if --out holds a checkpoint");
+  cmd->callback([a, &global] {
+    if (std::string w = model::blas_warning(); !w.empty()) warn(w);
+    a->o.weighting = distill::parse_weighting(a->weighting);
+    if (a->overwrite) std::filesystem::remove_all(a->out);
+    Progress progress("train", "steps", !global.quiet);
+    StopOnInterrupt interrupt;
+    auto report = distill::train(a->data, a->init, a->out, a->o, [&](const distill::DistillProgress& d) {
+      char extra[200];
+      auto f = [](double x) { return std::isnan(x) ? std::string("-") : std::to_string(x).substr(0, 5); };
+      std::snprintf(extra, sizeof extra, "loss %.4f  init %s expand %s aggr %s  w %.2f/%.2f/%.2f%s", d.train.loss,
+                    f(d.stage_loss[0]).c_str(), f(d.stage_loss[1]).c_str(), f(d.stage_loss[2]).c_str(), d.stage_weight[0],
+                    d.stage_weight[1], d.stage_weight[2], d.eval_loss >= 0 ? ("  eval " + f(d.eval_loss)).c_str() : "");
+      progress.update(static_cast<std::uint64_t>(d.train.step), static_cast<double>(d.train.step) / static_cast<double>(d.train.steps), extra);
+      return !StopOnInterrupt::stop_requested();
+    });
+    if (report.steps < report.total_steps) {
+      progress.abandon();
+      throw Interrupted("interrupted at step " + std::to_string(report.steps) + "; checkpoint saved in " + a->out +
+                        "; rerun the same command to resume");
+    }
+    progress.finish(static_cast<std::uint64_t>(report.steps));
+    std::printf("trained %s: %lld steps on %llu samples (%llu held out, %llu dropped as longer than the context) in %.0f s\n",
+                a->out.c_str(), static_cast<long long>(report.steps), static_cast<unsigned long long>(report.samples),
+                static_cast<unsigned long long>(report.held_out), static_cast<unsigned long long>(report.dropped), report.seconds);
+  });
+}
+
+}  // namespace steper::cli

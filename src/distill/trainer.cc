@@ -1,0 +1,215 @@
+// Distillation fine-tuning on stage samples: loss on target tokens only, one
+// mean loss per stage per batch, combined by the stage weights; the shared
+// train_loop supplies the schedule, checkpoints and exact resume.
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "steper/distill.h"
+
+namespace steper::distill {
+namespace {
+
+struct Tokenized {
+  std::vector<int> ids;  // prompt then target
+  int prompt = 0;        // tokens of the prompt
+  int stage = 0;         // index into stages()
+};
+
+int stage_index(const std::string& s) {
+  for (std::size_t i = 0; i < stages().size(); ++i) {
+    if (stages()[i] == s) return static_cast<int>(i);
+  }
+  return 2;
+}
+
+// Per-stage mean target-token losses of `batch`; undefined for absent stages.
+std::vector<torch::Tensor> stage_losses(model::CausalLM& net, const std::vector<const Tokenized*>& batch, torch::Device device,
+                                        std::int64_t* tokens, torch::Tensor* all) {
+  const auto B = static_cast<std::int64_t>(batch.size());
+  std::int64_t L = 0;
+  for (const auto* t : batch) L = std::max<std::int64_t>(L, static_cast<std::int64_t>(t->ids.size()));
+  torch::Tensor ids = torch::zeros({B, L}, torch::kLong), mask = torch::zeros({B, L - 1}, torch::kFloat);
+  torch::Tensor stage = torch::zeros({B}, torch::kLong);
+  for (std::int64_t b = 0; b < B; ++b) {
+    const Tokenized& t = *batch[static_cast<std::size_t>(b)];
+    auto* row = ids[b].data_ptr<std::int64_t>();
+    for (std::size_t i = 0; i < t.ids.size(); ++i) row[i] = t.ids[i];
+    // Position i predicts token i + 1: the targets are tokens prompt .. end.
+    mask[b].narrow(0, t.prompt - 1, static_cast<std::int64_t>(t.ids.size()) - t.prompt).fill_(1);
+    stage[b] = t.stage;
+  }
+  ids = ids.to(device);
+  mask = mask.to(device);
+  torch::Tensor logits = net->forward(ids.narrow(1, 0, L - 1));  // right padding: pads never precede a target
+  torch::Tensor tok_loss = torch::nn::functional::cross_entropy(
+      logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), ids.narrow(1, 1, L - 1).reshape({-1}),
+      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)).reshape({B, L - 1}) * mask;
+  *tokens = static_cast<std::int64_t>(mask.sum().item<double>());
+  *all = tok_loss.sum() / mask.sum().clamp_min(1);
+  std::vector<torch::Tensor> out(stages().size());
+  torch::Tensor per_row = tok_loss.sum(1), per_count = mask.sum(1);
+  for (std::size_t j = 0; j < stages().size(); ++j) {
+    torch::Tensor in = (stage == static_cast<std::int64_t>(j)).to(device);
+    if (!in.any().item<bool>()) continue;
+    out[j] = per_row.masked_select(in).sum() / per_count.masked_select(in).sum().clamp_min(1);
+  }
+  return out;
+}
+
+}  // namespace
+
+Weighting parse_weighting(const std::string& name) {
+  if (name == "difficulty") return Weighting::difficulty;
+  if (name == "uniform") return Weighting::uniform;
+  if (name == "none") return Weighting::none;
+  throw InputError("unknown weighting '" + name + "'; use difficulty, uniform or none");
+}
+
+StageWeights::StageWeights(Weighting w) : weighting(w), log_var(torch::zeros({3})) {
+  if (w == Weighting::difficulty) log_var.set_requires_grad(true);
+}
+
+torch::Tensor StageWeights::combine(const std::vector<torch::Tensor>& losses) const {
+  torch::Tensor total;
+  int present = 0;
+  for (std::size_t j = 0; j < losses.size(); ++j) {
+    if (!losses[j].defined()) continue;
+    ++present;
+    torch::Tensor term = losses[j];
+    if (weighting == Weighting::difficulty) {
+      torch::Tensor s = log_var[static_cast<std::int64_t>(j)].to(losses[j].device());
+      term = 0.5 * torch::exp(-s) * losses[j] + 0.5 * s;
+    }
+    total = total.defined() ? total + term : term;
+  }
+  if (!total.defined()) throw InputError("a batch with no stage");
+  return weighting == Weighting::uniform ? total / present : total;
+}
+
+std::vector<double> StageWeights::weights() const {
+  std::vector<double> w;
+  for (std::int64_t j = 0; j < 3; ++j) {
+    w.push_back(weighting == Weighting::difficulty ? 0.5 * std::exp(-log_var[j].item<double>()) : 0.5);
+  }
+  return w;
+}
+
+TrainReport train(const std::string& samples_path, const std::string& init_dir, const std::string& out_dir,
+                  const TrainOptions& o, const std::function<bool(const DistillProgress&)>& on_progress) {
+  const torch::Device device = model::parse_device(o.device);
+  model::LoadedModel m = model::load_model(init_dir, device);
+  if (!m.tokenizer) throw InputError(init_dir + " has no tokenizer");
+  const text::Tokenizer& tok = *m.tokenizer;
+  const int limit = o.max_tokens > 0 ? std::min(o.max_tokens, m.config.max_position_embeddings) : m.config.max_position_embeddings;
+  TrainReport report;
+  std::vector<Tokenized> train_set, held;
+  {
+    data::RecordReader<Sample> reader(samples_path, parse_sample);
+    Sample s;
+    while (reader.next(s)) {
+      Tokenized t;
+      if (tok.bos_id() >= 0) t.ids.push_back(tok.bos_id());
+      for (int id : tok.encode(s.prompt)) t.ids.push_back(id);
+      t.prompt = static_cast<int>(t.ids.size());
+      for (int id : tok.encode(s.target)) t.ids.push_back(id);
+      if (tok.eos_id() >= 0) t.ids.push_back(tok.eos_id());
+      t.stage = stage_index(s.stage);
+      if (static_cast<int>(t.ids.size()) > limit || t.prompt < 1 || t.prompt >= static_cast<int>(t.ids.size())) {
+        ++report.dropped;  // the rule: a sample longer than the context is dropped, never cut
+        continue;
+      }
+      // Held out by question, so no stage of a held-out question is trained on.
+      const bool hold = static_cast<double>(std::hash<std::string>{}(s.id) % 10000) < o.holdout * 10000;
+      (hold ? held : train_set).push_back(std::move(t));
+    }
+  }
+  if (train_set.empty()) throw InputError(samples_path + ": no trainable samples (" + std::to_string(report.dropped) + " longer than " + std::to_string(limit) + " tokens)");
+  report.samples = train_set.size();
+  report.held_out = held.size();
+  model::TrainConfig tc = o.train;
+  const std::int64_t per_step = static_cast<std::int64_t>(tc.batch_size) * tc.grad_accum;
+  if (o.epochs > 0) tc.steps = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(o.epochs * static_cast<double>(train_set.size()) / static_cast<double>(per_step))));
+  report.total_steps = tc.steps;
+
+  StageWeights weights(o.weighting);
+  model::ExtraParams extra;
+  extra.lr = o.weight_lr;
+  if (o.weighting == Weighting::difficulty) extra.params.push_back(weights.log_var);
+
+  // Epoch e visits the samples in a permutation drawn from (seed, e) alone.
+  const auto n = static_cast<std::int64_t>(train_set.size());
+  std::int64_t cached_epoch = -1;
+  std::vector<std::int64_t> order;
+  auto batch_of = [&](std::int64_t index) {
+    std::vector<const Tokenized*> b;
+    for (int i = 0; i < tc.batch_size; ++i) {
+      const std::int64_t flat = index * tc.batch_size + i, epoch = flat / n;
+      if (epoch != cached_epoch) {
+        at::Generator gen = at::detail::createCPUGenerator(tc.seed * 1000003 + static_cast<std::uint64_t>(epoch));
+        torch::Tensor perm = torch::randperm(n, gen, torch::kLong);
+        order.assign(perm.data_ptr<std::int64_t>(), perm.data_ptr<std::int64_t>() + n);
+        cached_epoch = epoch;
+      }
+      b.push_back(&train_set[static_cast<std::size_t>(order[static_cast<std::size_t>(flat % n)])]);
+    }
+    return b;
+  };
+  std::vector<double> last(3, std::nan(""));
+  auto micro = [&](std::int64_t step, int k) {
+    std::int64_t tokens = 0;
+    torch::Tensor all;
+    auto losses = stage_losses(m.model, batch_of(step * tc.grad_accum + k), device, &tokens, &all);
+    for (std::size_t j = 0; j < 3; ++j) last[j] = losses[j].defined() ? losses[j].item<double>() : std::nan("");
+    return model::MicroStep{o.weighting == Weighting::none ? all : weights.combine(losses), tokens};
+  };
+  auto evaluate = [&] {
+    if (held.empty()) return -1.0;
+    torch::NoGradGuard no_grad;
+    m.model->eval();
+    double sum = 0;
+    std::int64_t count = 0;
+    for (std::size_t i = 0; i < held.size(); i += static_cast<std::size_t>(tc.batch_size)) {
+      std::vector<const Tokenized*> b;
+      for (std::size_t k = i; k < std::min(held.size(), i + static_cast<std::size_t>(tc.batch_size)); ++k) b.push_back(&held[k]);
+      std::int64_t tokens = 0;
+      torch::Tensor all;
+      stage_losses(m.model, b, device, &tokens, &all);
+      sum += all.item<double>() * static_cast<double>(tokens);
+      count += tokens;
+    }
+    m.model->train();
+    return sum / static_cast<double>(std::max<std::int64_t>(1, count));
+  };
+
+  const std::string run_key = "distill:" + std::to_string(std::filesystem::file_size(samples_path)) + ":" + samples_path + ":" +
+                              init_dir + ":" + std::to_string(static_cast<int>(o.weighting)) + ":" + std::to_string(tc.steps) + ":" +
+                              std::to_string(tc.batch_size) + ":" + std::to_string(tc.grad_accum) + ":" + std::to_string(tc.lr) + ":" +
+                              std::to_string(tc.seed) + ":" + std::to_string(o.weight_lr);
+  std::filesystem::create_directories(out_dir);
+  std::ofstream metrics(out_dir + "/metrics.jsonl", std::ios::app);
+  std::string tokenizer_file = text::find_tokenizer_file(init_dir);
+  const auto t0 = std::chrono::steady_clock::now();
+  report.steps = model::train_loop(
+      m.model, tc, out_dir, tokenizer_file, run_key, micro,
+      [&](const model::TrainProgress& p) {
+        DistillProgress d{p, last, weights.weights(), -1};
+        if (o.eval_every > 0 && (p.step % o.eval_every == 0 || p.step == p.steps)) d.eval_loss = evaluate();
+        data::json j{{"step", p.step}, {"loss", p.loss}, {"lr", p.lr}, {"grad_norm", p.grad_norm}};
+        for (std::size_t s = 0; s < 3; ++s) {
+          j["loss_" + stages()[s]] = std::isnan(last[s]) ? data::json() : data::json(last[s]);
+          j["weight_" + stages()[s]] = d.stage_weight[s];
+        }
+        if (d.eval_loss >= 0) j["eval_loss"] = d.eval_loss;
+        metrics << j.dump() << "\n" << std::flush;
+        return on_progress ? on_progress(d) : true;
+      },
+      &extra);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+}  // namespace steper::distill

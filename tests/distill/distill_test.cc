@@ -1,0 +1,150 @@
+#include <gtest/gtest.h>
+
+#include "steper/distill.h"
+#include "tiny_world.h"
+
+namespace steper::distill {
+namespace {
+
+std::map<std::string, retrieve::Hit> corpus() {
+  std::map<std::string, retrieve::Hit> m;
+  for (const char* id : {"a", "b", "c", "d", "e"}) m[id] = {id, std::string("T") + id, std::string("text ") + id, 0};
+  return m;
+}
+
+data::Trace trace() {
+  data::Trace t;
+  t.id = "q1";
+  t.question = "Where?";
+  t.answers = {"Paris"};
+  t.strategy = "ircot";
+  t.steps = {{"Where?", {"a", "b"}, "One."}, {"One.", {"b", "c"}, "Two."}, {"Two.", {"d"}, "Three. So the answer is: Paris."}};
+  t.prediction = "Paris";
+  t.stop = "answer";
+  return t;
+}
+
+TEST(Stepwise, CutsInitExpandAggregateWithAccumulatedPassages) {
+  StepwiseOptions o;
+  auto s = cut_trace(trace(), corpus(), {"Paris"}, o);
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[0].stage, "init");
+  EXPECT_EQ(s[1].stage, "expand");
+  EXPECT_EQ(s[2].stage, "aggregate");
+  EXPECT_EQ(s[0].target, " One.");
+  EXPECT_EQ(s[1].target, " One. Two.");
+  EXPECT_EQ(s[2].target, " One. Two. Three. So the answer is: Paris.");
+  const auto& t = o.templates;
+  std::vector<retrieve::Hit> p1{corpus()["a"], corpus()["b"]}, p2{corpus()["a"], corpus()["b"], corpus()["c"]};
+  EXPECT_EQ(s[0].prompt, reason::render_reasoning(t, "Where?", p1));
+  EXPECT_EQ(s[1].prompt, reason::render_reasoning(t, "Where?", p2));
+  p2.push_back(corpus()["d"]);
+  EXPECT_EQ(s[2].prompt, reason::render_reasoning(t, "Where?", p2));
+  EXPECT_EQ(s[2].step, 3);
+
+  o.max_passages = 2;  // as the strategy would have kept them
+  EXPECT_EQ(cut_trace(trace(), corpus(), {"Paris"}, o)[2].prompt, reason::render_reasoning(t, "Where?", p1));
+}
+
+TEST(Stepwise, FiltersWrongAnswersAndBuildsTheBaselines) {
+  StepwiseOptions o;
+  EXPECT_TRUE(cut_trace(trace(), corpus(), {"Lyon"}, o).empty());
+  o.keep = "all";
+  EXPECT_EQ(cut_trace(trace(), corpus(), {"Lyon"}, o).size(), 3u);
+  o.keep = "acc";
+  data::Trace t = trace();
+  t.prediction = "Paris, France";
+  EXPECT_EQ(cut_trace(t, corpus(), {"Paris"}, o).size(), 3u);
+  o.keep = "em";
+  EXPECT_TRUE(cut_trace(t, corpus(), {"Paris"}, o).empty());
+
+  o.mode = Mode::vanilla;
+  auto v = cut_trace(trace(), corpus(), {"Paris"}, o);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].target, " One. Two. Three. So the answer is: Paris.");
+  o.mode = Mode::answer;
+  auto a = cut_trace(trace(), corpus(), {"Paris"}, o);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].target, " So the answer is: Paris.");
+
+  o.mode = Mode::steper;
+  o.last_step_only = true;
+  auto l = cut_trace(trace(), corpus(), {"Paris"}, o);
+  EXPECT_EQ(l[1].target, " Two.");
+  EXPECT_EQ(l[1].prompt.substr(l[1].prompt.size() - 5), " One.");
+
+  data::Trace missing = trace();
+  missing.steps[0].retrieved.push_back("zz");
+  EXPECT_THROW(cut_trace(missing, corpus(), {"Paris"}, o), InputError);
+}
+
+// sigma_j follows its stage's loss: a harder stage's weight falls first
+// and recovers when its loss falls.
+TEST(StageWeights, HarderStageLosesWeightThenRecovers) {
+  StageWeights w(Weighting::difficulty);
+  torch::optim::Adam opt({w.log_var}, torch::optim::AdamOptions(0.05));
+  auto run = [&](std::vector<double> losses, int steps) {
+    for (int i = 0; i < steps; ++i) {
+      std::vector<torch::Tensor> l;
+      for (double x : losses) l.push_back(torch::tensor(x));
+      opt.zero_grad();
+      w.combine(l).backward();
+      opt.step();
+    }
+  };
+  run({0.5, 0.5, 3.0}, 300);
+  auto hard = w.weights();
+  EXPECT_LT(hard[2], hard[0] / 3);
+  EXPECT_NEAR(hard[0], 1.0, 0.15);  // the optimum: 1 / (2 L)
+  run({0.5, 0.5, 0.5}, 300);
+  auto recovered = w.weights();
+  EXPECT_GT(recovered[2], 3 * hard[2]);
+  EXPECT_NEAR(recovered[2], recovered[0], 0.15);
+
+  StageWeights u(Weighting::uniform);
+  EXPECT_NEAR(u.combine({torch::tensor(1.0), torch::Tensor(), torch::tensor(3.0)}).item<double>(), 2.0, 1e-9);
+}
+
+std::vector<double> losses_of(const std::string& dir) {
+  std::vector<double> out;
+  data::JsonRecords r(dir + "/metrics.jsonl");
+  data::json j;
+  while (r.next(j)) out.push_back(j["loss"].get<double>());
+  return out;
+}
+
+TEST(Train, ResumeReproducesTheUninterruptedRunWithItsWeights) {
+  const auto& w = testing::shared_tiny_world();
+  testing::TempDir dir;
+  // Samples from the gold chains (the teacher's ideal traces).
+  StepwiseOptions so;
+  so.keep = "all";
+  auto st = build_stepwise(w.dir + "/world/gold_traces.jsonl", w.train, w.corpus, dir / "s.jsonl", so);
+  EXPECT_GT(st.samples["init"], 0u);
+  EXPECT_GT(st.samples["aggregate"], 0u);
+  TrainOptions o;
+  o.train.steps = 8;
+  o.train.batch_size = 4;
+  o.train.lr = 1e-3;
+  o.train.warmup_steps = 2;
+  o.train.save_every = 3;
+  o.eval_every = 4;
+  o.weight_lr = 0.1;
+  auto straight = train(dir / "s.jsonl", w.model, dir / "a", o, nullptr);
+  EXPECT_EQ(straight.steps, 8);
+  train(dir / "s.jsonl", w.model, dir / "b", o, [](const DistillProgress& p) { return p.train.step < 5; });
+  train(dir / "s.jsonl", w.model, dir / "b", o, nullptr);
+  auto a = losses_of(dir / "a"), b = losses_of(dir / "b");
+  ASSERT_EQ(a.size(), 8u);
+  ASSERT_EQ(b.size(), 8u);  // steps 1-5, stopped (checkpoint at 5), then 6-8 resumed
+  for (std::size_t i = 0; i < 8; ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
+  // The weights moved and were saved with the checkpoint.
+  std::vector<torch::Tensor> extra;
+  torch::load(extra, dir / "a/extra_params.pt");
+  EXPECT_GT(extra[0].abs().sum().item<double>(), 0.0);
+  // The result is a loadable model.
+  EXPECT_NO_THROW(model::load_model(dir / "a"));
+}
+
+}  // namespace
+}  // namespace steper::distill
