@@ -114,6 +114,8 @@ StepwiseStats build_stepwise(const std::string& traces_path, const std::string& 
       auto it = passages.find(p.id);
       if (it != passages.end()) it->second = {p.id, p.title, p.text, 0};
     }
+    // Ids the corpus lacks leave the map, so cut_trace names them.
+    for (auto it = passages.begin(); it != passages.end();) it = it->second.id.empty() ? passages.erase(it) : std::next(it);
   }
   StepwiseStats st;
   std::map<std::string, double> chars;

@@ -147,8 +147,10 @@ class RemoteModel : public LanguageModel {
     for (int attempt = 0;; ++attempt) {
       double wait_ms = o_.backoff_ms * std::pow(2.0, attempt) * std::uniform_real_distribution<double>(0.5, 1.5)(jitter);
       auto res = client.Post(path.c_str(), payload, "application/json");
+      bool unreachable = false;
       if (!res) {
-        last_problem = httplib::to_string(res.error());
+        last_problem = httplib::to_string(res.error()) + " error";
+        unreachable = true;
       } else if (res->status == 200) {
         return parse_response(res->body, e, o_.chat);
       } else if (res->status == 429 || res->status >= 500) {
@@ -167,7 +169,9 @@ class RemoteModel : public LanguageModel {
         return c;
       }
       if (attempt >= o_.retries) {
-        throw RuntimeError(e.url + ": " + last_problem + " (after " + std::to_string(attempt + 1) + " tries)");
+        const std::string tries = " (after " + std::to_string(attempt + 1) + " tries)";
+        if (unreachable) throw RuntimeError("cannot reach " + e.url + ": " + last_problem + tries + "\n  hint: is the server running?");
+        throw RuntimeError(e.url + ": " + last_problem + tries);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<std::int64_t>(wait_ms)));
     }

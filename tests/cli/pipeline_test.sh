@@ -83,3 +83,44 @@ for f in ("model.safetensors", "tokenizer.model", "trainer_state.json", "train_l
     assert os.path.exists(f"{d}/{f}"), f
 PY
 echo "cli model ok"
+
+# The reasoning engine: steper run with the local model, then the same run
+# through steper serve on loopback (the remote backend); greedy traces agree.
+head -n 12 "$work/w1/dev.jsonl" > "$work/dev12.jsonl"
+"$steper" -q run --model "$work/lm" --index "$work/w1/index" --questions "$work/dev12.jsonl" --out "$work/local.jsonl" \
+  --max-steps 2 --step-tokens 8 > "$work/run.out" 2>&1 || fail "run: $(cat "$work/run.out")"
+grep -q "12 traces" "$work/run.out" || fail "run summary: $(cat "$work/run.out")"
+"$steper" -q run --model "$work/lm" --index "$work/w1/index" --questions "$work/dev12.jsonl" --out "$work/local.jsonl" \
+  --max-steps 2 --step-tokens 8 > "$work/run2.out" 2>&1 || fail "rerun: $(cat "$work/run2.out")"
+grep -q "12 were already there" "$work/run2.out" || fail "rerun should skip finished ids: $(cat "$work/run2.out")"
+"$steper" serve --model "$work/lm" --port 0 > "$work/serve.out" 2> "$work/serve.err" &
+serve_pid=$!
+for _ in $(seq 1 100); do grep -q "serving" "$work/serve.out" && break; sleep 0.1; done
+url=$(sed -n 's/.* on \(http[^ ]*\)$/\1/p' "$work/serve.out")
+[ -n "$url" ] || fail "serve did not start: $(cat "$work/serve.err")"
+"$steper" -q run --model "$url" --index "$work/w1/index" --questions "$work/dev12.jsonl" --out "$work/remote.jsonl" \
+  --max-steps 2 --step-tokens 8 > "$work/run3.out" 2>&1 || fail "remote run: $(cat "$work/run3.out")"
+cmp -s <(sort "$work/local.jsonl") <(sort "$work/remote.jsonl") || fail "remote traces differ from local ones"
+code=$(curl -s -o "$work/bad.json" -w '%{http_code}' -d '{"prompt": 3}' "$url/completions" || true)
+if command -v curl > /dev/null; then
+  [ "$code" = 400 ] || fail "bad request: HTTP $code"
+  grep -q "'prompt' must be a string" "$work/bad.json" || fail "bad request body: $(cat "$work/bad.json")"
+fi
+kill -INT "$serve_pid"
+wait "$serve_pid" || fail "serve should exit cleanly on Ctrl-C: $(cat "$work/serve.err")"
+"$steper" run --model "http://127.0.0.1:1/v1" --model-name m --retries 0 --index "$work/w1/index" \
+  --questions "$work/dev12.jsonl" --out "$work/none.jsonl" > /dev/null 2> "$work/unreach.err" && fail "an unreachable endpoint should fail"
+grep -q "cannot reach http://127.0.0.1:1/v1" "$work/unreach.err" || fail "unreachable message: $(cat "$work/unreach.err")"
+echo "cli run/serve ok"
+
+# Step-wise distillation: samples from the gold traces, a few training steps.
+"$steper" stepwise --traces "$work/w1/gold_traces.jsonl" --questions "$work/w1/train.jsonl" --corpus "$work/w1/corpus.jsonl" \
+  --out "$work/samples.jsonl" > "$work/sw.out" 2>&1 || fail "stepwise: $(cat "$work/sw.out")"
+grep -q "init" "$work/sw.out" && grep -q "aggregate" "$work/sw.out" || fail "stepwise counts: $(cat "$work/sw.out")"
+"$steper" -q train --data "$work/samples.jsonl" --init "$work/lm" --out "$work/student" --steps 3 --batch 2 \
+  > "$work/train.out" 2>&1 || fail "train: $(cat "$work/train.out")"
+grep -q '"weight_init"' "$work/student/metrics.jsonl" || fail "train metrics"
+"$steper" stepwise --traces "$work/w1/gold_traces.jsonl" --questions "$work/w1/train.jsonl" --corpus "$work/hp/corpus.jsonl" \
+  --out "$work/bad_samples.jsonl" > /dev/null 2> "$work/sw.err" && fail "a corpus without the traced ids should fail"
+grep -q "which the corpus does not have" "$work/sw.err" || fail "stepwise corpus message: $(cat "$work/sw.err")"
+echo "cli distill ok"
