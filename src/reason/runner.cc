@@ -53,8 +53,9 @@ std::set<std::string> finished_ids(const std::string& path) {
   {
     std::ifstream in(path, std::ios::binary);
     std::string line;
-    std::uintmax_t offset = 0;
+    std::uintmax_t offset = 0, number = 0;
     while (std::getline(in, line)) {
+      ++number;
       const bool complete = !in.eof();
       offset += line.size() + (complete ? 1 : 0);
       if (!complete) break;  // no newline: torn
@@ -64,7 +65,7 @@ std::set<std::string> finished_ids(const std::string& path) {
           good = offset;
           continue;
         }
-        throw InputError(path + ": line " + std::to_string(ids.size() + 1) +
+        throw InputError(path + ":" + std::to_string(number) +
                          " is not a trace; it is not safe to append to this file\n  hint: choose another --out");
       }
       ids.insert(j["id"].get<std::string>());

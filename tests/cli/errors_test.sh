@@ -24,7 +24,15 @@ expect 1 "cannot reach index shard" -- "$steper" search --timeout-ms 1000 --inde
 expect 2 "format" -- "$steper" convert --format squad x --out y   # a bad flag value
 expect 2 "required" -- "$steper" index --corpus x                  # a missing flag
 
-for cmd in convert index search recall; do
+printf '{"id": "q1", "question": "Q?", "answers": ["a"]}\n' > "$work/q.jsonl"
+printf 'not a trace\n' > "$work/notes.txt"
+expect 2 "notes.txt:1 is not a trace" -- "$steper" run --strategy noretrieval --questions "$work/q.jsonl" --out "$work/notes.txt" --model http://127.0.0.1:1/v1
+expect 2 "unknown strategy 'cot'" -- "$steper" run --strategy cot --model "$work/none" --questions "$work/q.jsonl" --out "$work/t.jsonl"
+expect 2 "--index is required" -- "$steper" run --model http://127.0.0.1:1/v1 --questions "$work/q.jsonl" --out "$work/t.jsonl"
+expect 2 "unknown mode 'kd'" -- "$steper" stepwise --traces x --questions y --corpus z --mode kd --out o
+expect 2 "unknown weighting 'equal'" -- "$steper" train --data x --init y --out o --weighting equal
+
+for cmd in convert index search recall run serve stepwise train; do
   "$steper" $cmd --help | grep -q -- "--" || fail "$cmd --help"
 done
 "$steper" index --help | grep -q "Documents per commit" || fail "index --help should explain --batch"
