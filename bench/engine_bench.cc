@@ -60,7 +60,12 @@ Load load(int port, int clients, int per_client) {
       for (int i = 0; i < per_client; ++i) {
         const auto ts = Clock::now();
         auto r = client.Post("/v1/completions", body, "application/json");
-        if (!r || r->status != 200) ++failures;
+        if (!r || r->status != 200) {
+          if (failures++ == 0) {
+            std::fprintf(stderr, "a request failed: %s\n",
+                         r ? (std::to_string(r->status) + " " + r->body).c_str() : httplib::to_string(r.error()).c_str());
+          }
+        }
         std::lock_guard<std::mutex> lock(mu);
         latencies.push_back(1000 * seconds_since(ts));
       }

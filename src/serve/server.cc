@@ -1,6 +1,11 @@
 // The HTTP side of steper serve: request checking, OpenAI-shaped responses,
 // server-sent events for streaming.
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 
 #include <httplib.h>
@@ -51,6 +56,31 @@ double number_in(const json& body, const char* field, double fallback, double lo
 }
 
 std::string finish_reason(const std::string& finish) { return finish == "length" ? "length" : "stop"; }
+
+// httplib listens with a backlog of 5 (a compile-time setting of Debian's
+// shared build): 32 clients connecting at once lost SYNs and waited for the
+// 1 s retransmission (p99 latency ~1 s). Linux lets a listening socket's
+// backlog be raised by calling listen() again; httplib does not expose the
+// socket, so find it: the listening TCP socket of this process on `port`.
+void widen_backlog(int port) {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) return;
+  while (dirent* e = ::readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    if (fd <= 2) continue;
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    const int p = addr.ss_family == AF_INET    ? ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port)
+                  : addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                                               : -1;
+    if (p == port) ::listen(fd, 1024);
+  }
+  ::closedir(dir);
+}
 
 }  // namespace
 
@@ -305,6 +335,7 @@ int Server::bind() {
   if (port == 0) port = s.http.bind_to_any_port(s.o.host.c_str());
   else if (!s.http.bind_to_port(s.o.host.c_str(), port)) port = -1;
   if (port < 0) throw RuntimeError("cannot listen on " + s.o.host + ":" + std::to_string(s.o.port) + " (in use, or not an address here)");
+  widen_backlog(port);
   return port;
 }
 
