@@ -96,8 +96,9 @@ struct Server::Impl {
   Impl(lm::LocalModel& m, ServeOptions options)
       : model(m), o(std::move(options)), name(o.model_name.empty() ? m.name() : o.model_name), batcher(m, o.max_batch) {}
 
-  // The prompts and settings of a request, checked.
-  std::shared_ptr<Job> parse(const httplib::Request& req, bool chat) {
+  // The prompts and settings of a request, checked; `stream` says whether
+  // the client asked for server-sent events.
+  std::shared_ptr<Job> parse(const httplib::Request& req, bool chat, bool& stream) {
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded()) throw BadRequest{400, "the body is not valid JSON", ""};
     if (!body.is_object()) throw BadRequest{400, "the body must be a JSON object", ""};
@@ -147,6 +148,11 @@ struct Server::Impl {
                                   std::to_string(i) + " is " + std::to_string(n) + " tokens", chat ? "messages" : "prompt"};
       }
     }
+    stream = false;
+    if (body.contains("stream") && !body["stream"].is_null()) {
+      if (!body["stream"].is_boolean()) throw BadRequest{400, "'stream' must be true or false", "stream"};
+      stream = body["stream"].get<bool>();
+    }
     return job;
   }
 
@@ -162,12 +168,7 @@ struct Server::Impl {
     std::shared_ptr<Job> job;
     bool stream = false;
     try {
-      job = parse(req, chat);
-      json body = json::parse(req.body);
-      if (body.contains("stream") && !body["stream"].is_null()) {
-        if (!body["stream"].is_boolean()) throw BadRequest{400, "'stream' must be true or false", "stream"};
-        stream = body["stream"].get<bool>();
-      }
+      job = parse(req, chat, stream);
     } catch (const BadRequest& e) {
       ++stats.errors;
       res.status = e.status;
