@@ -63,8 +63,4 @@ std::vector<Completion> LocalModel::complete(const std::vector<std::string>& pro
   return out;
 }
 
-bool is_remote_spec(const std::string& spec) {
-  return spec.rfind("http://", 0) == 0 || spec.rfind("https://", 0) == 0;
-}
-
 }  // namespace steper::lm

@@ -211,6 +211,10 @@ class RemoteModel : public LanguageModel {
 
 }  // namespace
 
+bool is_remote_spec(const std::string& spec) {
+  return spec.rfind("http://", 0) == 0 || spec.rfind("https://", 0) == 0;
+}
+
 std::unique_ptr<LanguageModel> open_remote(const RemoteOptions& options) { return std::make_unique<RemoteModel>(options); }
 
 }  // namespace steper::lm
