@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   add_serve_command(app, global);
   add_stepwise_command(app, global);
   add_train_command(app, global);
+  add_demo_command(app, global);
 
   try {
     app.parse(argc, argv);

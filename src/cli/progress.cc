@@ -70,8 +70,8 @@ void Progress::draw(std::uint64_t done, double fraction, bool final) {
     std::snprintf(pct, sizeof pct, "%3.0f%% ", fraction * 100);
     line += pct;
   }
-  line += human_count(static_cast<double>(done)) + " " + unit_ + "  " + human_count(rate) + " " + unit_ + "/s";
-  if (!extra_.empty()) line += "  " + extra_;
+  if (!unit_.empty()) line += human_count(static_cast<double>(done)) + " " + unit_ + "  " + human_count(rate) + " " + unit_ + "/s  ";
+  line += extra_;
   if (final) {
     line += "  in " + human_duration(elapsed);
   } else if (fraction > 0.001) {

@@ -11,8 +11,8 @@ namespace steper::cli {
 
 class Progress {
  public:
-  // `unit` names what is counted ("docs", "questions"). Nothing is printed
-  // when !enabled.
+  // `unit` names what is counted ("docs", "questions"); "" shows no count
+  // or rate, only the fraction and `extra`. Nothing is printed when !enabled.
   Progress(std::string label, std::string unit, bool enabled);
   // `fraction` of the work done in [0, 1], or < 0 when unknown (no ETA).
   void update(std::uint64_t done, double fraction, const std::string& extra = "");

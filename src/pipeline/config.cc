@@ -1,0 +1,243 @@
+// Experiment configs: the presets and their JSON form.
+#include <algorithm>
+#include <set>
+
+#include "steper/error.h"
+#include "steper/pipeline.h"
+
+namespace steper::pipeline {
+namespace {
+
+using data::json;
+
+json model_json(const ModelSpec& m) {
+  return json{{"init", m.init}, {"dim", m.dim}, {"layers", m.layers}, {"heads", m.heads},
+              {"kv_heads", m.kv_heads}, {"ffn", m.ffn}, {"pretrain_steps", m.pretrain_steps}};
+}
+
+json train_json(const TrainSpec& t) {
+  return json{{"epochs", t.epochs}, {"batch", t.batch}, {"lr", t.lr}, {"warmup", t.warmup}};
+}
+
+// Reads the fields of one JSON object into existing values, refusing names
+// it does not know and values of the wrong type.
+class Fields {
+ public:
+  Fields(const json& j, std::string where) : j_(j), where_(std::move(where)) {
+    if (!j.is_object()) throw InputError(where_ + ": expected a JSON object");
+  }
+  template <typename T>
+  void read(const char* name, T& value) {
+    known_.insert(name);
+    auto it = j_.find(name);
+    if (it == j_.end()) return;
+    try {
+      value = it->template get<T>();
+    } catch (const json::exception&) {
+      throw InputError(where_ + "." + name + ": expected " + expected<T>() + ", got " + it->dump());
+    }
+  }
+  const json* object(const char* name) {
+    known_.insert(name);
+    auto it = j_.find(name);
+    return it == j_.end() ? nullptr : &*it;
+  }
+  std::string path(const char* name) const { return where_ + "." + name; }
+  void finish() const {
+    for (auto it = j_.begin(); it != j_.end(); ++it) {
+      if (!known_.count(it.key())) {
+        std::string names;
+        for (const auto& k : known_) names += (names.empty() ? "" : ", ") + k;
+        throw InputError(where_ + ": unknown field '" + it.key() + "' (known: " + names + ")");
+      }
+    }
+  }
+
+ private:
+  template <typename T>
+  static const char* expected() {
+    if constexpr (std::is_same_v<T, std::string>) return "a string";
+    else if constexpr (std::is_floating_point_v<T>) return "a number";
+    else return "an integer";
+  }
+  const json& j_;
+  std::string where_;
+  std::set<std::string> known_;
+};
+
+void read_model(Fields& parent, const char* name, ModelSpec& m) {
+  const json* j = parent.object(name);
+  if (!j) return;
+  Fields f(*j, parent.path(name));
+  f.read("init", m.init);
+  f.read("dim", m.dim);
+  f.read("layers", m.layers);
+  f.read("heads", m.heads);
+  f.read("kv_heads", m.kv_heads);
+  f.read("ffn", m.ffn);
+  f.read("pretrain_steps", m.pretrain_steps);
+  f.finish();
+}
+
+void read_train(Fields& parent, const char* name, TrainSpec& t) {
+  const json* j = parent.object(name);
+  if (!j) return;
+  Fields f(*j, parent.path(name));
+  f.read("epochs", t.epochs);
+  f.read("batch", t.batch);
+  f.read("lr", t.lr);
+  f.read("warmup", t.warmup);
+  f.finish();
+}
+
+void check_positive(long long v, const std::string& field) {
+  if (v <= 0) throw InputError(field + ": must be positive, got " + std::to_string(v));
+}
+
+}  // namespace
+
+std::vector<std::string> preset_names() { return {"tiny", "small", "micro"}; }
+
+ExperimentConfig preset(const std::string& name) {
+  ExperimentConfig c;
+  c.name = name;
+  if (name == "tiny") {
+    c.world_questions = 1000;
+    c.vocab_size = 1000;
+    c.teacher = ModelSpec{"", 128, 4, 4, 2, 0, 600};
+    c.student = ModelSpec{"", 64, 2, 4, 2, 0, 400};
+    c.teacher_sft = TrainSpec{6, 16, 3e-3, 30};
+    c.students = TrainSpec{6, 16, 3e-3, 20};
+    c.eval_questions = 100;
+  } else if (name == "small") {
+    c.world_questions = 4000;
+    c.vocab_size = 2000;
+    c.teacher = ModelSpec{"", 256, 6, 8, 4, 0, 1500};
+    c.student = ModelSpec{"", 96, 3, 4, 2, 0, 800};
+    c.teacher_sft = TrainSpec{4, 16, 2e-3, 50};
+    c.students = TrainSpec{6, 16, 2e-3, 30};
+    c.eval_questions = 300;
+  } else if (name == "micro") {  // the CI's end-to-end test: shape, not quality
+    c.world_questions = 120;
+    c.vocab_size = 400;
+    c.teacher = ModelSpec{"", 48, 2, 4, 2, 0, 40};
+    c.student = ModelSpec{"", 32, 1, 4, 2, 0, 20};
+    c.seq_len = 128;
+    c.pretrain_batch = 8;
+    c.teacher_sft = TrainSpec{1, 8, 3e-3, 5};
+    c.students = TrainSpec{1, 8, 3e-3, 5};
+    c.max_steps = 3;
+    c.keep = "all";  // its teacher is too weak to be right
+    c.max_passages = 8;
+    c.eval_questions = 12;
+  } else {
+    std::string names;
+    for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
+    throw InputError("unknown preset '" + name + "' (presets: " + names + ")");
+  }
+  return c;
+}
+
+json to_json(const ExperimentConfig& c) {
+  return json{{"name", c.name},
+              {"seed", c.seed},
+              {"world_questions", c.world_questions},
+              {"corpus", c.corpus},
+              {"train", c.train},
+              {"distill", c.distill},
+              {"dev", c.dev},
+              {"test", c.test},
+              {"gold_traces", c.gold_traces},
+              {"tokenizer", c.tokenizer},
+              {"vocab_size", c.vocab_size},
+              {"teacher", model_json(c.teacher)},
+              {"student", model_json(c.student)},
+              {"seq_len", c.seq_len},
+              {"pretrain_batch", c.pretrain_batch},
+              {"pretrain_lr", c.pretrain_lr},
+              {"teacher_sft", train_json(c.teacher_sft)},
+              {"keep", c.keep},
+              {"students", train_json(c.students)},
+              {"weight_lr", c.weight_lr},
+              {"k", c.k},
+              {"max_steps", c.max_steps},
+              {"max_passages", c.max_passages},
+              {"eval_questions", c.eval_questions},
+              {"in_flight", c.in_flight}};
+}
+
+ExperimentConfig config_from_json(const json& j, const ExperimentConfig& base, const std::string& where) {
+  ExperimentConfig c = base;
+  Fields f(j, where);
+  f.read("name", c.name);
+  f.read("seed", c.seed);
+  f.read("world_questions", c.world_questions);
+  f.read("corpus", c.corpus);
+  f.read("train", c.train);
+  f.read("distill", c.distill);
+  f.read("dev", c.dev);
+  f.read("test", c.test);
+  f.read("gold_traces", c.gold_traces);
+  f.read("tokenizer", c.tokenizer);
+  f.read("vocab_size", c.vocab_size);
+  read_model(f, "teacher", c.teacher);
+  read_model(f, "student", c.student);
+  f.read("seq_len", c.seq_len);
+  f.read("pretrain_batch", c.pretrain_batch);
+  f.read("pretrain_lr", c.pretrain_lr);
+  read_train(f, "teacher_sft", c.teacher_sft);
+  f.read("keep", c.keep);
+  read_train(f, "students", c.students);
+  f.read("weight_lr", c.weight_lr);
+  f.read("k", c.k);
+  f.read("max_steps", c.max_steps);
+  f.read("max_passages", c.max_passages);
+  f.read("eval_questions", c.eval_questions);
+  f.read("in_flight", c.in_flight);
+  f.finish();
+
+  if (!c.corpus.empty()) {
+    for (const auto& [field, value] : {std::pair{"train", &c.train}, {"distill", &c.distill}, {"dev", &c.dev}, {"test", &c.test}}) {
+      if (value->empty()) throw InputError(where + "." + field + ": required when 'corpus' names your own data");
+    }
+    if (c.teacher_sft.epochs > 0 && c.gold_traces.empty()) {
+      throw InputError(where + ".gold_traces: the teacher's SFT needs gold reasoning traces of the train split\n"
+                       "hint: name them, or give a trained teacher (teacher.init) and set teacher_sft.epochs to 0");
+    }
+  }
+  if (c.keep != "em" && c.keep != "acc" && c.keep != "all") throw InputError(where + ".keep: expected em, acc or all, got '" + c.keep + "'");
+  check_positive(static_cast<long long>(c.world_questions), where + ".world_questions");
+  check_positive(c.vocab_size, where + ".vocab_size");
+  check_positive(c.seq_len, where + ".seq_len");
+  check_positive(c.k, where + ".k");
+  check_positive(c.max_steps, where + ".max_steps");
+  check_positive(c.max_passages, where + ".max_passages");
+  check_positive(c.in_flight, where + ".in_flight");
+  for (const auto* m : {&c.teacher, &c.student}) {
+    const std::string p = where + (m == &c.teacher ? ".teacher" : ".student");
+    if (!m->init.empty()) continue;
+    check_positive(m->dim, p + ".dim");
+    check_positive(m->layers, p + ".layers");
+    check_positive(m->heads, p + ".heads");
+    check_positive(m->kv_heads, p + ".kv_heads");
+    check_positive(m->pretrain_steps, p + ".pretrain_steps");
+    if (m->dim % m->heads != 0 || m->heads % m->kv_heads != 0) {
+      throw InputError(p + ": dim must divide by heads, and heads by kv_heads");
+    }
+  }
+  return c;
+}
+
+const std::vector<Method>& methods() {
+  static const std::vector<Method> m{
+      {"teacher", "Teacher"},
+      {"student", "Student (no fine-tuning)"},
+      {"answer", "Answer-only SFT"},
+      {"vanilla", "Vanilla KD"},
+      {"steper_uniform", "StepER (uniform)"},
+      {"steper_difficulty", "StepER (difficulty-aware)"},
+  };
+  return m;
+}
+
+}  // namespace steper::pipeline

@@ -1,0 +1,442 @@
+// The stages of an experiment, in order; each is a call into the part that
+// does the work, wrapped in the StageBook so that reruns skip or resume it.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "report.h"
+#include "stage_book.h"
+#include "steper/distill.h"
+#include "steper/error.h"
+#include "steper/eval.h"
+#include "steper/lm.h"
+#include "steper/model.h"
+#include "steper/pipeline.h"
+#include "steper/reason.h"
+#include "steper/retrieve.h"
+#include "steper/text.h"
+
+namespace fs = std::filesystem;
+
+namespace steper::pipeline {
+namespace {
+
+using data::json;
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// What identifies an input file for a stage key: its path and size (a
+// changed file almost always changes size; the key is a guard against
+// mistakes, not an adversary).
+json file_identity(const std::string& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec) throw InputError(path + ": cannot read (" + ec.message() + ")");
+  return json{{"path", fs::absolute(path).string()}, {"bytes", size}};
+}
+
+json model_inputs(const ModelSpec& m) {
+  if (!m.init.empty()) return json{{"init", file_identity(m.init + "/config.json")}};
+  return json{{"dim", m.dim}, {"layers", m.layers}, {"heads", m.heads}, {"kv_heads", m.kv_heads}, {"ffn", m.ffn},
+              {"steps", m.pretrain_steps}};
+}
+
+json train_inputs(const TrainSpec& t) {
+  return json{{"epochs", t.epochs}, {"batch", t.batch}, {"lr", t.lr}, {"warmup", t.warmup}};
+}
+
+class Experiment {
+ public:
+  Experiment(const ExperimentConfig& c, std::string out, const Hooks& hooks)
+      : c_(c), out_(std::move(out)), hooks_(hooks), book_(out_) {
+    fs::create_directories(out_ + "/logs");
+    log_.open(out_ + "/logs/experiment.log", std::ios::app);
+  }
+
+  ExperimentResult run();
+
+ private:
+  void say(const std::string& line) {
+    log_ << line << "\n" << std::flush;
+    if (hooks_.log) hooks_.log(line);
+  }
+  // Reports progress; throws Stopped when the hook asks to stop.
+  bool progress(const std::string& stage, double fraction, const std::string& detail) {
+    return !hooks_.progress || hooks_.progress(Event{stage, fraction, detail});
+  }
+  [[noreturn]] void stopped(const std::string& stage) {
+    say(stage + ": stopped; rerun the same command to resume");
+    throw Stopped("stopped during " + stage + "; what was done is saved in " + out_ + "; rerun the same command to resume");
+  }
+  std::string path(const std::string& rel) const { return out_ + "/" + rel; }
+
+  void data_stage();
+  void index_stage();
+  void tokenizer_stage();
+  std::string pretrain_stage(const std::string& who, const ModelSpec& spec);
+  std::string teacher_sft_stage(const std::string& pretrained);
+  std::string run_stage(const std::string& name, const std::string& model_dir, const std::string& questions, const std::vector<std::string>& after);
+  json distill_stage(const std::string& id, const std::string& samples, distill::Weighting w, const std::string& init,
+                     const std::vector<std::string>& after);
+  std::string eval_questions_stage(const std::string& split, const std::string& file);
+
+  reason::StrategyOptions strategy() const {
+    reason::StrategyOptions o;
+    o.strategy = reason::Strategy::ircot;
+    o.k = c_.k;
+    o.max_steps = c_.max_steps;
+    o.max_passages = c_.max_passages;
+    return o;
+  }
+
+  ExperimentConfig c_;
+  std::string out_;
+  Hooks hooks_;
+  StageBook book_;
+  std::ofstream log_;
+  // Where the data is (the world's files, or the config's).
+  std::string corpus_, train_, distill_, dev_, test_, gold_;
+  std::string tokenizer_;
+};
+
+void Experiment::data_stage() {
+  if (!c_.corpus.empty()) {
+    corpus_ = c_.corpus, train_ = c_.train, distill_ = c_.distill, dev_ = c_.dev, test_ = c_.test, gold_ = c_.gold_traces;
+    json inputs{{"corpus", file_identity(corpus_)}, {"train", file_identity(train_)}, {"distill", file_identity(distill_)},
+                {"dev", file_identity(dev_)}, {"test", file_identity(test_)}};
+    if (!gold_.empty()) inputs["gold"] = file_identity(gold_);
+    book_.run("data", inputs, {}, {}, [] { return json::object(); });
+    return;
+  }
+  corpus_ = path("world/corpus.jsonl"), train_ = path("world/train.jsonl"), distill_ = path("world/distill.jsonl");
+  dev_ = path("world/dev.jsonl"), test_ = path("world/test.jsonl"), gold_ = path("world/gold_traces.jsonl");
+  json r = book_.run("data", json{{"world_seed", c_.seed}, {"questions", c_.world_questions}}, {}, {"world"}, [&] {
+    data::WorldOptions wo;
+    wo.seed = c_.seed;
+    wo.questions = c_.world_questions;
+    data::World world = data::generate_world(wo);
+    data::write_world(world, path("world"));
+    return json{{"passages", world.corpus.size()}, {"questions", world.questions.size()}};
+  });
+  say("world: " + std::to_string(r.value("passages", 0)) + " passages, " + std::to_string(r.value("questions", 0)) +
+      " questions in " + path("world") + (book_.skipped("data") ? " (done before)" : ""));
+}
+
+void Experiment::index_stage() {
+  book_.run("index", json::object(), {"data"}, {"index"}, [&] {
+    retrieve::IndexOptions o;
+    o.progress = [&](const retrieve::IndexProgress& p) {
+      return progress("index", p.total_bytes ? static_cast<double>(p.bytes_read) / static_cast<double>(p.total_bytes) : -1,
+                      std::to_string(p.documents) + " passages");
+    };
+    auto st = retrieve::build_index(corpus_, path("index"), o);
+    if (!st.complete) stopped("index");
+    say("index: " + std::to_string(st.documents) + " passages");
+    return json{{"documents", st.documents}};
+  });
+}
+
+// The texts a tokenizer and a pretraining run see: the corpus and the
+// questions of the train split (never the evaluation splits' questions).
+void for_each_text(const std::string& corpus, const std::string& train, const std::function<void(const std::string&)>& f) {
+  {
+    data::RecordReader<data::Passage> r(corpus, data::parse_passage);
+    data::Passage p;
+    while (r.next(p)) f(p.title.empty() ? p.text : p.title + ". " + p.text);
+  }
+  for (const auto& q : data::read_questions(train)) f(q.question);
+}
+
+void Experiment::tokenizer_stage() {
+  if (!c_.tokenizer.empty()) {
+    tokenizer_ = c_.tokenizer;
+    return;
+  }
+  if (!c_.teacher.init.empty()) {  // a given teacher brings its tokenizer
+    tokenizer_ = c_.teacher.init;
+    return;
+  }
+  tokenizer_ = path("tokenizer");
+  book_.run("tokenizer", json{{"vocab_size", c_.vocab_size}}, {"data"}, {"tokenizer"}, [&] {
+    std::vector<std::string> texts;
+    for_each_text(corpus_, train_, [&](const std::string& t) { texts.push_back(t); });
+    // The gold chains teach the tokenizer the words of reasoning sentences.
+    if (!gold_.empty()) {
+      data::RecordReader<data::Trace> r(gold_, data::parse_trace);
+      data::Trace t;
+      while (r.next(t)) {
+        for (const auto& s : t.steps) texts.push_back(s.output);
+      }
+    }
+    texts.push_back(reason::render_reasoning(reason::default_templates(), "", {}));
+    std::size_t next = 0;
+    text::SentencePieceTrainOptions so;
+    so.vocab_size = c_.vocab_size;
+    text::train_sentencepiece([&](std::string& s) { return next < texts.size() ? (s = texts[next++], true) : false; },
+                              path("tokenizer"), so);
+    say("tokenizer: " + std::to_string(text::load_tokenizer(path("tokenizer"))->vocab_size()) + " pieces");
+    return json::object();
+  });
+}
+
+std::string Experiment::pretrain_stage(const std::string& who, const ModelSpec& spec) {
+  if (!spec.init.empty()) return spec.init;
+  const std::string stage = "pretrain-" + who, dir = who + "/pretrained";
+  json r = book_.run(stage, json{{"model", model_inputs(spec)}, {"seq_len", c_.seq_len}, {"batch", c_.pretrain_batch},
+                                 {"lr", c_.pretrain_lr}, {"seed", c_.seed}},
+                     {"data", "tokenizer"}, {dir}, [&] {
+    auto tok = text::load_tokenizer(tokenizer_);
+    std::vector<int> stream;
+    for_each_text(corpus_, train_, [&](const std::string& t) {
+      if (tok->bos_id() >= 0) stream.push_back(tok->bos_id());
+      for (int id : tok->encode(t)) stream.push_back(id);
+      if (tok->eos_id() >= 0) stream.push_back(tok->eos_id());
+    });
+    model::ModelConfig mc;
+    mc.vocab_size = tok->vocab_size();
+    mc.bos_token_id = tok->bos_id();
+    mc.eos_token_id = tok->eos_id();
+    mc.hidden_size = spec.dim;
+    mc.num_hidden_layers = spec.layers;
+    mc.num_attention_heads = spec.heads;
+    mc.num_key_value_heads = spec.kv_heads;
+    mc.intermediate_size = spec.ffn > 0 ? spec.ffn : (spec.dim * 8 / 3 + 31) / 32 * 32;
+    mc.max_position_embeddings = 2048;
+    mc.validate();
+    model::PackedTokens packed(std::move(stream), c_.seq_len);
+    model::TrainConfig tc;
+    tc.steps = spec.pretrain_steps;
+    tc.batch_size = c_.pretrain_batch;
+    tc.lr = c_.pretrain_lr;
+    tc.warmup_steps = std::min<std::int64_t>(50, spec.pretrain_steps / 10);
+    tc.save_every = 200;
+    tc.seed = c_.seed;
+    torch::manual_seed(c_.seed);
+    model::CausalLM net(mc);
+    say(stage + ": " + std::to_string(mc.parameter_count()) + " parameters, " + std::to_string(packed.tokens()) + " tokens, " +
+        std::to_string(tc.steps) + " steps");
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::int64_t done = model::train_loop(
+        net, tc, path(dir), text::find_tokenizer_file(tokenizer_), book_.key(stage) + ":" + stage,
+        [&](std::int64_t step, int) { return model::language_model_step(net, packed, step, tc.batch_size, tc.seed); },
+        [&](const model::TrainProgress& p) {
+          char d[96];
+          std::snprintf(d, sizeof d, "loss %.3f  %.0f tok/s", p.loss, p.tokens_per_second);
+          return progress(stage, static_cast<double>(p.step) / static_cast<double>(p.steps), d);
+        });
+    if (done < tc.steps) stopped(stage);
+    return json{{"parameters", mc.parameter_count()}, {"seconds", seconds_since(t0)}};
+  });
+  if (book_.skipped(stage)) say(stage + ": done before");
+  (void)r;
+  return path(dir);
+}
+
+// The teacher learns the reasoning-as-query layout from the gold chains of
+// the train split, replayed through the retriever so that its prompts hold
+// what retrieval finds (distractors included), as at inference.
+std::string Experiment::teacher_sft_stage(const std::string& pretrained) {
+  if (c_.teacher_sft.epochs <= 0) return pretrained;
+  book_.run("teacher-gold", json{{"k", c_.k}, {"max_passages", c_.max_passages}}, {"data", "index"}, {"teacher/gold"}, [&] {
+    fs::create_directories(path("teacher/gold"));
+    std::set<std::string> train_ids;
+    for (const auto& q : data::read_questions(train_)) train_ids.insert(q.id);
+    auto retriever = retrieve::open_retriever(path("index"));
+    const std::string replayed = path("teacher/gold/replayed.jsonl");
+    {
+      data::JsonlWriter w(replayed + ".partial", data::JsonlWriter::Mode::truncate);
+      data::RecordReader<data::Trace> r(gold_, data::parse_trace);
+      data::Trace t;
+      while (r.next(t)) {
+        if (train_ids.count(t.id)) w.write(data::to_json(reason::replay(t, *retriever, c_.k)));
+      }
+    }
+    fs::rename(replayed + ".partial", replayed);
+    distill::StepwiseOptions so;
+    so.keep = "all";
+    so.max_passages = c_.max_passages;
+    auto st = distill::build_stepwise(replayed, train_, corpus_, path("teacher/gold/samples.jsonl"), so);
+    say("teacher-gold: " + std::to_string(st.kept) + " gold chains -> " + std::to_string(st.samples["init"] + st.samples["expand"] + st.samples["aggregate"]) + " samples");
+    return json{{"chains", st.kept}};
+  });
+  const std::string after = pretrained == c_.teacher.init ? "data" : "pretrain-teacher";
+  json r = distill_stage("teacher", path("teacher/gold/samples.jsonl"), distill::Weighting::none, pretrained, {"teacher-gold", after});
+  (void)r;
+  return path("teacher/model");
+}
+
+json Experiment::distill_stage(const std::string& id, const std::string& samples, distill::Weighting w, const std::string& init,
+                               const std::vector<std::string>& after) {
+  const bool teacher = id == "teacher";
+  const TrainSpec& spec = teacher ? c_.teacher_sft : c_.students;
+  const std::string stage = "train-" + id, dir = teacher ? "teacher/model" : "students/" + id;
+  json r = book_.run(stage, json{{"train", train_inputs(spec)}, {"weighting", static_cast<int>(w)}, {"weight_lr", c_.weight_lr}, {"seed", c_.seed}},
+                     after, {dir}, [&] {
+    distill::TrainOptions o;
+    o.weighting = w;
+    o.weight_lr = c_.weight_lr;
+    o.epochs = spec.epochs;
+    o.train.batch_size = spec.batch;
+    o.train.lr = spec.lr;
+    o.train.warmup_steps = spec.warmup;
+    o.train.weight_decay = 0;
+    o.train.seed = c_.seed;
+    o.train.save_every = 200;
+    o.eval_every = 50;
+    const auto rep = distill::train(samples, init, path(dir), o, [&](const distill::DistillProgress& d) {
+      char buf[160];
+      int n = std::snprintf(buf, sizeof buf, "loss %.3f", d.train.loss);
+      for (std::size_t j = 0; j < 3 && w != distill::Weighting::none; ++j) {
+        if (!std::isnan(d.stage_loss[j])) n += std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), "  %s %.2f(w%.2f)", distill::stages()[j].c_str(), d.stage_loss[j], d.stage_weight[j]);
+      }
+      return progress(stage, static_cast<double>(d.train.step) / static_cast<double>(d.train.steps), buf);
+    });
+    if (rep.steps < rep.total_steps) stopped(stage);
+    say(stage + ": " + std::to_string(rep.samples) + " samples (" + std::to_string(rep.dropped) + " over the context dropped), " +
+        std::to_string(rep.steps) + " steps in " + std::to_string(static_cast<int>(rep.seconds)) + " s");
+    return json{{"samples", rep.samples}, {"dropped", rep.dropped}, {"steps", rep.steps}, {"seconds", rep.seconds}};
+  });
+  if (book_.skipped(stage)) say(stage + ": done before");
+  return r;
+}
+
+std::string Experiment::eval_questions_stage(const std::string& split, const std::string& file) {
+  const std::string stage = "questions-" + split, out = "eval/" + split + ".jsonl";
+  book_.run(stage, json{{"limit", c_.eval_questions}}, {"data"}, {out}, [&] {
+    fs::create_directories(path("eval"));
+    auto qs = data::read_questions(file);
+    if (c_.eval_questions > 0 && qs.size() > c_.eval_questions) qs.resize(c_.eval_questions);
+    {
+      data::JsonlWriter w(path(out) + ".partial", data::JsonlWriter::Mode::truncate);
+      for (const auto& q : qs) w.write(data::to_json(q));
+    }
+    fs::rename(path(out) + ".partial", path(out));
+    return json{{"questions", qs.size()}};
+  });
+  return path(out);
+}
+
+std::string Experiment::run_stage(const std::string& name, const std::string& model_dir, const std::string& questions,
+                                  const std::vector<std::string>& after) {
+  const std::string stage = "run-" + name, out = "runs/" + name + ".jsonl";
+  book_.run(stage, json{{"k", c_.k}, {"max_steps", c_.max_steps}, {"max_passages", c_.max_passages}}, after, {out}, [&] {
+    fs::create_directories(path("runs"));
+    lm::LocalOptions lo;
+    lo.batch_size = c_.in_flight;
+    lm::LocalModel model(model_dir, lo);
+    auto retriever = retrieve::open_retriever(path("index"));
+    reason::RunOptions ro;
+    ro.in_flight = c_.in_flight;
+    ro.on_progress = [&](const reason::RunProgress& p) {
+      char d[96];
+      std::snprintf(d, sizeof d, "%llu/%llu questions  %.1f q/s  EM %.3f", static_cast<unsigned long long>(p.done),
+                    static_cast<unsigned long long>(p.total), p.questions_per_second, p.em);
+      return progress(stage, p.total ? static_cast<double>(p.done) / static_cast<double>(p.total) : -1, d);
+    };
+    const auto t0 = std::chrono::steady_clock::now();
+    auto st = reason::run(strategy(), model, retriever.get(), questions, path(out), ro);
+    if (!st.complete) stopped(stage);
+    return json{{"seconds", seconds_since(t0)}};
+  });
+  return path(out);
+}
+
+ExperimentResult Experiment::run() {
+  const auto t0 = std::chrono::steady_clock::now();
+  fs::create_directories(path("report"));
+  {
+    std::ofstream cfg(path("report/config.json"));
+    cfg << to_json(c_).dump(2) << "\n";
+  }
+  say("experiment '" + c_.name + "' (seed " + std::to_string(c_.seed) + ") in " + out_);
+  data_stage();
+  index_stage();
+  tokenizer_stage();
+
+  const std::string teacher_pre = pretrain_stage("teacher", c_.teacher);
+  const std::string student_pre = pretrain_stage("student", c_.student);
+  const std::string teacher = teacher_sft_stage(teacher_pre);
+  const std::string teacher_stage = c_.teacher_sft.epochs > 0 ? "train-teacher" : (c_.teacher.init.empty() ? "pretrain-teacher" : "data");
+  const std::string student_stage = c_.student.init.empty() ? "pretrain-student" : "data";
+
+  // The teacher's traces over the distill split, cut three ways.
+  const std::string traces = run_stage("teacher-distill", teacher, distill_, {teacher_stage, "index"});
+  struct Data {
+    const char* mode;
+    distill::Mode m;
+  };
+  for (const Data& d : {Data{"steper", distill::Mode::steper}, Data{"vanilla", distill::Mode::vanilla}, Data{"answer", distill::Mode::answer}}) {
+    const std::string stage = std::string("samples-") + d.mode;
+    json r = book_.run(stage, json{{"max_passages", c_.max_passages}, {"keep", c_.keep}}, {"run-teacher-distill"}, {std::string("samples/") + d.mode + ".jsonl"}, [&] {
+      fs::create_directories(path("samples"));
+      distill::StepwiseOptions so;
+      so.mode = d.m;
+      so.keep = c_.keep;
+      so.max_passages = c_.max_passages;
+      auto st = distill::build_stepwise(traces, distill_, corpus_, path(std::string("samples/") + d.mode + ".jsonl"), so);
+      json counts = json::object();
+      for (const auto& [s, n] : st.samples) counts[s] = n;
+      return json{{"traces", st.traces}, {"kept", st.kept}, {"wrong", st.wrong}, {"samples", counts}};
+    });
+    say(stage + ": " + std::to_string(r.value("kept", 0)) + " of " + std::to_string(r.value("traces", 0)) +
+        " teacher traces kept (" + c_.keep + "); samples " + r["samples"].dump());
+    if (r.value("kept", 0) == 0) {
+      throw RuntimeError("the teacher answered none of the distill questions correctly (" + traces +
+                         "), so there is nothing to distil\nhint: train the teacher longer (teacher_sft.epochs, teacher.pretrain_steps), or keep more traces (keep: acc or all)");
+    }
+  }
+
+  // The students, all from the same pretrained student.
+  json training = json::object();
+  const std::vector<std::tuple<std::string, std::string, distill::Weighting>> students{
+      {"answer", "answer", distill::Weighting::none},
+      {"vanilla", "vanilla", distill::Weighting::none},
+      {"steper_uniform", "steper", distill::Weighting::uniform},
+      {"steper_difficulty", "steper", distill::Weighting::difficulty}};
+  for (const auto& [id, samples, w] : students) {
+    training[id] = distill_stage(id, path("samples/" + samples + ".jsonl"), w, student_pre, {"samples-" + samples, student_stage});
+  }
+  if (c_.teacher_sft.epochs > 0) {
+    training["teacher"] = json::parse(std::ifstream(path("stages/train-teacher.json"))).value("result", json::object());
+  }
+
+  // Every model over dev and test.
+  std::map<std::string, std::string> model_dirs{{"teacher", teacher}, {"student", student_pre}};
+  std::map<std::string, std::string> model_stage{{"teacher", teacher_stage}, {"student", student_stage}};
+  for (const auto& [id, samples, w] : students) {
+    model_dirs[id] = path("students/" + id);
+    model_stage[id] = "train-" + id;
+  }
+  Scores scores;
+  for (const auto& [split, file] : {std::pair<std::string, std::string>{"dev", dev_}, {"test", test_}}) {
+    const std::string qfile = eval_questions_stage(split, file);
+    const auto questions = data::read_questions(qfile);
+    for (const auto& m : methods()) {
+      const std::string traces_path = run_stage(m.id + "-" + split, model_dirs[m.id], qfile, {model_stage[m.id], "questions-" + split, "index"});
+      scores.add(m.id, split, questions, traces_path);
+    }
+  }
+
+  Report report(c_, out_, training, scores, model_dirs);
+  ExperimentResult result;
+  result.metrics = report.metrics();
+  result.table = report.table();
+  result.report_dir = path("report");
+  report.write(path("report"));
+  say("report: " + path("report") + " (" + std::to_string(static_cast<int>(seconds_since(t0))) + " s this run)");
+  return result;
+}
+
+}  // namespace
+
+ExperimentResult run_experiment(const ExperimentConfig& config, const std::string& out_dir, const Hooks& hooks) {
+  Experiment e(config, out_dir, hooks);
+  return e.run();
+}
+
+}  // namespace steper::pipeline

@@ -1,0 +1,215 @@
+#include "report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "steper/distill.h"
+#include "steper/error.h"
+#include "steper/model.h"
+#include "svg_chart.h"
+
+namespace steper::pipeline {
+namespace {
+
+using data::json;
+
+struct Sums {
+  std::size_t n = 0;
+  double em = 0, f1 = 0, acc = 0;
+  json to_json() const {
+    const double d = n ? static_cast<double>(n) : 1;
+    return json{{"questions", n}, {"em", em / d}, {"f1", f1 / d}, {"acc", acc / d}};
+  }
+};
+
+std::string pct(const json& v) {
+  if (!v.is_number()) return "–";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.1f", 100 * v.get<double>());
+  return buf;
+}
+
+std::string human_params(std::int64_t n) {
+  char buf[32];
+  if (n >= 1000000) std::snprintf(buf, sizeof buf, "%.2fM", static_cast<double>(n) / 1e6);
+  else std::snprintf(buf, sizeof buf, "%.0fk", static_cast<double>(n) / 1e3);
+  return buf;
+}
+
+std::string human_seconds(const json& v) {
+  if (!v.is_number()) return "–";
+  const double s = v.get<double>();
+  char buf[32];
+  if (s < 60) std::snprintf(buf, sizeof buf, "%.0f s", s);
+  else std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(s / 60), std::fmod(s, 60));
+  return buf;
+}
+
+const json& at_path(const json& j, std::initializer_list<const char*> keys) {
+  static const json null;
+  const json* p = &j;
+  for (const char* k : keys) {
+    if (!p->is_object() || !p->contains(k)) return null;
+    p = &(*p)[k];
+  }
+  return *p;
+}
+
+// (step, value) of one metrics.jsonl field; a resumed run repeats steps, the
+// later line wins.
+std::vector<std::pair<double, double>> metric_series(const std::string& path, const std::string& field) {
+  std::map<double, double> by_step;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("step")) continue;
+    const json& v = j.value(field, json());
+    by_step[j["step"].get<double>()] = v.is_number() ? v.get<double>() : std::nan("");
+  }
+  return {by_step.begin(), by_step.end()};
+}
+
+// A moving mean over the last `window` defined values, for noisy per-batch losses.
+std::vector<std::pair<double, double>> smooth(std::vector<std::pair<double, double>> points, std::size_t window) {
+  std::vector<double> recent;
+  for (auto& [x, y] : points) {
+    if (!std::isfinite(y)) continue;
+    recent.push_back(y);
+    if (recent.size() > window) recent.erase(recent.begin());
+    double s = 0;
+    for (double r : recent) s += r;
+    y = s / static_cast<double>(recent.size());
+  }
+  return points;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  if (!out.flush()) throw RuntimeError(path + ": cannot write");
+}
+
+}  // namespace
+
+void Scores::add(const std::string& method, const std::string& split, const std::vector<data::Question>& questions,
+                 const std::string& traces_path) {
+  std::map<std::size_t, Sums> hops;
+  auto report = eval::evaluate_traces(questions, traces_path, [&](const eval::ScoredRun& r) {
+    const std::size_t h = r.question->supporting_ids.size();
+    if (h == 0) return;
+    Sums& s = hops[h];
+    ++s.n;
+    s.em += r.scores.em, s.f1 += r.scores.f1, s.acc += r.scores.acc;
+  });
+  json j = eval::to_json(report);
+  json by_type = j["by_type"];
+  j.erase("by_type");
+  json by_hops = json::object();
+  for (const auto& [h, s] : hops) by_hops[std::to_string(h)] = s.to_json();
+  scores_[method][split] = json{{"overall", j}, {"by_type", by_type}, {"by_hops", by_hops}};
+}
+
+const json& Scores::of(const std::string& method) const {
+  static const json empty = json::object();
+  auto it = scores_.find(method);
+  return it == scores_.end() ? empty : it->second;
+}
+
+Report::Report(const ExperimentConfig& config, const std::string& out_dir, const json& training, const Scores& scores,
+               const std::map<std::string, std::string>& model_dirs)
+    : out_dir_(out_dir) {
+  metrics_ = json{{"experiment", config.name}, {"seed", config.seed}, {"methods", json::array()}};
+  for (const auto& m : methods()) {
+    const auto dir = model_dirs.find(m.id);
+    json row{{"id", m.id}, {"label", m.label}};
+    if (dir != model_dirs.end()) {
+      row["model"] = dir->second;
+      row["parameters"] = model::read_model_config(dir->second + "/config.json").parameter_count();
+    }
+    if (training.contains(m.id)) row["training"] = training[m.id];
+    for (const auto& [split, s] : scores.of(m.id).items()) row[split] = s;
+    metrics_["methods"].push_back(row);
+  }
+}
+
+std::string Report::table() const {
+  std::string t = "| Method | Params | Fine-tuning | Dev EM | Dev F1 | Dev Acc | Test EM | Test F1 | Test Acc |\n"
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  std::set<std::string> types, hops;
+  for (const auto& row : metrics_["methods"]) {
+    t += "| " + row["label"].get<std::string>() + " | " + human_params(row.value("parameters", std::int64_t{0})) + " | " +
+         human_seconds(at_path(row, {"training", "seconds"}));
+    for (const char* split : {"dev", "test"}) {
+      for (const char* metric : {"em", "f1", "acc"}) t += " | " + pct(at_path(row, {split, "overall", metric}));
+    }
+    t += " |\n";
+    for (const auto& [k, v] : at_path(row, {"test", "by_type"}).items()) types.insert(k);
+    for (const auto& [k, v] : at_path(row, {"test", "by_hops"}).items()) hops.insert(k);
+  }
+  auto breakdown = [&](const std::string& title, const char* field, const std::set<std::string>& keys, const std::string& suffix) {
+    if (keys.empty()) return std::string();
+    std::string s = "\n" + title + "\n\n| Method |";
+    std::string rule = "|---|";
+    for (const auto& k : keys) s += " " + k + suffix + " |", rule += "---:|";
+    s += "\n" + rule + "\n";
+    for (const auto& row : metrics_["methods"]) {
+      s += "| " + row["label"].get<std::string>() + " |";
+      for (const auto& k : keys) s += " " + pct(at_path(at_path(row, {"test", field}), {k.c_str(), "acc"})) + " |";
+      s += "\n";
+    }
+    return s;
+  };
+  t += breakdown("Test Acc by question type:", "by_type", types, "");
+  t += breakdown("Test Acc by hops:", "by_hops", hops, " hops");
+  return t;
+}
+
+void Report::write(const std::string& dir) const {
+  std::filesystem::create_directories(dir);
+  write_text(dir + "/metrics.json", metrics_.dump(2) + "\n");
+  write_text(dir + "/metrics.md", "# " + metrics_["experiment"].get<std::string>() + " (seed " + std::to_string(metrics_["seed"].get<std::uint64_t>()) +
+                                      ")\n\nEM / F1 / Acc in %; fine-tuning is wall time on this machine.\n\n" + table());
+
+  // Per-stage losses and weights of the difficulty-aware student over training.
+  const std::string m = out_dir_ + "/students/steper_difficulty/metrics.jsonl";
+  std::vector<Series> losses, weights;
+  for (const auto& stage : distill::stages()) {
+    losses.push_back({stage, smooth(metric_series(m, "loss_" + stage), 20)});
+    weights.push_back({stage, metric_series(m, "weight_" + stage)});
+  }
+  write_text(dir + "/stage_losses.svg", line_chart("StepER (difficulty-aware): per-stage loss (mean of 20 batches)", "step", "loss", losses));
+  write_text(dir + "/stage_weights.svg", line_chart("StepER (difficulty-aware): stage weights 1/(2 sigma^2)", "step", "weight", weights));
+
+  std::vector<std::string> labels;
+  for (const auto& row : metrics_["methods"]) labels.push_back(row["label"].get<std::string>());
+  std::vector<BarGroup> by_metric;
+  for (const auto& [metric, name] : {std::pair{"em", "EM"}, {"f1", "F1"}, {"acc", "Acc"}}) {
+    BarGroup g{name, {}};
+    for (const auto& row : metrics_["methods"]) {
+      const json& v = at_path(row, {"test", "overall", metric});
+      g.values.push_back(v.is_number() ? 100 * v.get<double>() : std::nan(""));
+    }
+    by_metric.push_back(g);
+  }
+  write_text(dir + "/accuracy_by_method.svg", bar_chart("Test split: EM, F1 and Acc by method", "%", labels, by_metric, 100));
+
+  std::set<int> hop_counts;
+  for (const auto& row : metrics_["methods"]) {
+    for (const auto& [k, v] : at_path(row, {"test", "by_hops"}).items()) hop_counts.insert(std::stoi(k));
+  }
+  std::vector<BarGroup> by_hops;
+  for (int h : hop_counts) {
+    BarGroup g{std::to_string(h) + " hops", {}};
+    for (const auto& row : metrics_["methods"]) {
+      const json& v = at_path(at_path(row, {"test", "by_hops"}), {std::to_string(h).c_str(), "acc"});
+      g.values.push_back(v.is_number() ? 100 * v.get<double>() : std::nan(""));
+    }
+    by_hops.push_back(g);
+  }
+  write_text(dir + "/accuracy_by_hops.svg", bar_chart("Test split: Acc by number of hops", "Acc %", labels, by_hops, 100));
+}
+
+}  // namespace steper::pipeline

@@ -1,0 +1,45 @@
+// Scoring every model's runs and writing the experiment's report folder.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "steper/data.h"
+#include "steper/eval.h"
+#include "steper/pipeline.h"
+
+namespace steper::pipeline {
+
+// Scores per method and split: overall, per question type and per number
+// of hops (the supporting passages a question needs).
+class Scores {
+ public:
+  void add(const std::string& method, const std::string& split, const std::vector<data::Question>& questions,
+           const std::string& traces_path);
+  // {"dev": {"overall": {...}, "by_type": {...}, "by_hops": {...}}, ...}
+  const data::json& of(const std::string& method) const;
+
+ private:
+  std::map<std::string, data::json> scores_;
+};
+
+class Report {
+ public:
+  // `training`: per method id, the train stage's result (samples, seconds);
+  // `model_dirs`: per method id, the model evaluated.
+  Report(const ExperimentConfig& config, const std::string& out_dir, const data::json& training, const Scores& scores,
+         const std::map<std::string, std::string>& model_dirs);
+
+  const data::json& metrics() const { return metrics_; }
+  // The comparison (Markdown): overall, then test accuracy by type and hops.
+  std::string table() const;
+  // config.json, metrics.json, metrics.md and the SVG plots.
+  void write(const std::string& dir) const;
+
+ private:
+  std::string out_dir_;
+  data::json metrics_;
+};
+
+}  // namespace steper::pipeline
