@@ -1,0 +1,173 @@
+// The whole experiment at the micro scale (real world, index, models,
+// runs), then the report's structure, a rerun that does nothing, and a
+// changed config stopped half-way and resumed.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+#include "steper/distill.h"
+#include "steper/error.h"
+#include "steper/pipeline.h"
+#include "svg_chart.h"
+#include "test_util.h"
+
+namespace steper::pipeline {
+namespace {
+
+using data::json;
+using steper::testing::read_file;
+using steper::testing::TempDir;
+
+std::size_t lines_of(const std::string& path, const std::function<void(const json&)>& each) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in) << path;
+  std::size_t n = 0;
+  for (std::string line; std::getline(in, line); ++n) each(json::parse(line));
+  return n;
+}
+
+// Runs the experiment, recording which stages reported progress.
+std::set<std::string> run_recording(const ExperimentConfig& c, const std::string& out, ExperimentResult* result = nullptr,
+                                    const std::string& stop_at = "") {
+  std::set<std::string> stages;
+  Hooks hooks;
+  hooks.progress = [&](const Event& e) {
+    stages.insert(e.stage);
+    return e.stage != stop_at;
+  };
+  ExperimentResult r = run_experiment(c, out, hooks);
+  if (result) *result = r;
+  return stages;
+}
+
+TEST(Experiment, MicroEndToEndThenRerunAndResume) {
+  TempDir dir;
+  const std::string out = dir / "exp";
+  const ExperimentConfig c = preset("micro");
+  ExperimentResult r;
+  run_recording(c, out, &r);
+
+  // The report.
+  EXPECT_EQ(json::parse(read_file(out + "/report/config.json")), to_json(c));
+  const json metrics = json::parse(read_file(out + "/report/metrics.json"));
+  EXPECT_EQ(metrics, r.metrics);
+  ASSERT_EQ(metrics["methods"].size(), methods().size());
+  const std::size_t dev = data::read_questions(out + "/world/dev.jsonl").size();
+  for (std::size_t i = 0; i < methods().size(); ++i) {
+    const json& m = metrics["methods"][i];
+    EXPECT_EQ(m["id"], methods()[i].id);
+    EXPECT_GT(m["parameters"].get<std::int64_t>(), 0);
+    for (const char* split : {"dev", "test"}) {
+      EXPECT_EQ(m[split]["overall"]["questions"].get<std::size_t>(), std::min<std::size_t>(dev, c.eval_questions)) << m["id"] << split;
+      EXPECT_EQ(m[split]["overall"]["missing"], 0);
+      EXPECT_FALSE(m[split]["by_hops"].empty());
+    }
+    EXPECT_EQ(r.table.find(methods()[i].label) != std::string::npos, true) << methods()[i].label;
+  }
+  const auto teacher_params = metrics["methods"][0]["parameters"].get<std::int64_t>();
+  const auto student_params = metrics["methods"][1]["parameters"].get<std::int64_t>();
+  EXPECT_LE(student_params * 2, teacher_params);
+  EXPECT_NE(read_file(out + "/report/metrics.md").find("| Method | Params"), std::string::npos);
+  for (const char* svg : {"stage_losses", "stage_weights", "accuracy_by_method", "accuracy_by_hops"}) {
+    const std::string s = read_file(out + "/report/" + svg + ".svg");
+    EXPECT_EQ(s.rfind("<svg", 0), 0u) << svg;
+    EXPECT_NE(s.find("</svg>"), std::string::npos) << svg;
+  }
+  EXPECT_NE(read_file(out + "/report/stage_losses.svg").find("<path d=\"M"), std::string::npos);
+
+  // Every stage's output is well-formed.
+  const std::size_t distill_questions = data::read_questions(out + "/world/distill.jsonl").size();
+  std::set<std::string> ids;
+  EXPECT_EQ(lines_of(out + "/runs/teacher-distill.jsonl", [&](const json& j) { ids.insert(data::parse_trace(j).id); }), distill_questions);
+  EXPECT_EQ(ids.size(), distill_questions);
+  for (const auto& m : methods()) {
+    for (const char* split : {"dev", "test"}) {
+      std::set<std::string> seen;
+      lines_of(out + "/runs/" + m.id + "-" + split + ".jsonl", [&](const json& j) {
+        data::Trace t = data::parse_trace(j);
+        EXPECT_TRUE(seen.insert(t.id).second) << t.id;
+        EXPECT_FALSE(t.steps.empty());
+        EXPECT_LE(static_cast<int>(t.steps.size()), c.max_steps);
+      });
+    }
+  }
+  for (const auto& [mode, want] : std::map<std::string, std::set<std::string>>{
+           {"steper", {"init", "expand", "aggregate"}}, {"vanilla", {"aggregate"}}, {"answer", {"aggregate"}}}) {
+    std::set<std::string> stages;
+    lines_of(out + "/samples/" + mode + ".jsonl", [&](const json& j) { stages.insert(distill::parse_sample(j).stage); });
+    EXPECT_EQ(stages, want) << mode;
+  }
+  for (const char* s : {"answer", "vanilla", "steper_uniform", "steper_difficulty"}) {
+    EXPECT_TRUE(std::filesystem::exists(out + "/students/" + s + "/model.safetensors")) << s;
+    EXPECT_GT(lines_of(out + "/students/" + s + "/metrics.jsonl", [](const json&) {}), 0u) << s;
+  }
+  for (const auto& f : std::filesystem::directory_iterator(out + "/stages")) {
+    EXPECT_EQ(json::parse(read_file(f.path().string()))["state"], "done") << f.path();
+  }
+
+  // A rerun does nothing and reports the same.
+  ExperimentResult again;
+  EXPECT_TRUE(run_recording(c, out, &again).empty());
+  EXPECT_EQ(again.table, r.table);
+
+  // The students' learning rate changes: the teacher's work is kept, the
+  // students rerun; stopped in the second student, then resumed.
+  ExperimentConfig changed = c;
+  changed.students.lr *= 2;
+  std::set<std::string> first;
+  try {
+    Hooks hooks;
+    hooks.progress = [&](const Event& e) {
+      first.insert(e.stage);
+      return e.stage != "train-vanilla";
+    };
+    run_experiment(changed, out, hooks);
+    FAIL() << "not stopped";
+  } catch (const Stopped& e) {
+    EXPECT_NE(std::string(e.what()).find("rerun"), std::string::npos);
+  }
+  EXPECT_EQ(first, (std::set<std::string>{"train-answer", "train-vanilla"}));
+  const std::set<std::string> rest = run_recording(changed, out);
+  EXPECT_FALSE(rest.count("train-answer"));
+  EXPECT_TRUE(rest.count("train-vanilla"));
+  EXPECT_TRUE(rest.count("run-steper_difficulty-test"));
+  EXPECT_FALSE(rest.count("run-teacher-dev"));
+  EXPECT_FALSE(rest.count("run-student-test"));
+}
+
+TEST(ExperimentConfig, JsonRoundTripAndStrictFields) {
+  const ExperimentConfig c = preset("small");
+  EXPECT_EQ(to_json(config_from_json(to_json(c), preset("tiny"))), to_json(c));
+  const ExperimentConfig partial = config_from_json(json{{"students", {{"lr", 0.5}}}}, c);
+  EXPECT_EQ(partial.students.lr, 0.5);
+  EXPECT_EQ(partial.students.epochs, c.students.epochs);
+
+  auto message = [&](const json& j) {
+    try {
+      config_from_json(j, c, "my.json");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message(json{{"studnets", json::object()}}).find("my.json: unknown field 'studnets'"), std::string::npos);
+  EXPECT_NE(message(json{{"teacher", {{"dim", "big"}}}}).find("my.json.teacher.dim: expected an integer"), std::string::npos);
+  EXPECT_NE(message(json{{"corpus", "c.jsonl"}}).find("my.json.train: required"), std::string::npos);
+  EXPECT_NE(message(json{{"keep", "most"}}).find("my.json.keep"), std::string::npos);
+  EXPECT_NE(message(json{{"student", {{"heads", 3}}}}).find("my.json.student"), std::string::npos);
+  EXPECT_THROW(preset("huge"), InputError);
+}
+
+TEST(SvgChart, LinesSkipGapsAndBarsScale) {
+  const std::string lines = line_chart("t <1>", "step", "loss", {{"a", {{0, 1}, {1, std::nan("")}, {2, 3}}}});
+  EXPECT_NE(lines.find("t &lt;1&gt;"), std::string::npos);
+  EXPECT_NE(lines.find("M70.0,"), std::string::npos);
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), 'M'), 2);  // the NaN lifts the pen: two sub-paths
+  const std::string bars = bar_chart("b", "%", {"x", "y"}, {{"g", {50, std::nan("")}}}, 100);
+  EXPECT_NE(bars.find("x: 50.000"), std::string::npos);
+  EXPECT_EQ(bars.find("y: "), std::string::npos);
+}
+
+}  // namespace
+}  // namespace steper::pipeline
