@@ -73,7 +73,8 @@ struct ExperimentConfig {
 
   // Strategy (reasoning as query) at every run.
   int k = 4, max_steps = 5, max_passages = 15;
-  std::size_t eval_questions = 0;  // per dev/test split; 0: all
+  std::size_t distill_questions = 0;  // of the distill split the teacher answers; 0: all
+  std::size_t eval_questions = 0;     // per dev/test split; 0: all
   int in_flight = 32;              // questions decoded together
 };
 

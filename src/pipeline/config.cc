@@ -1,5 +1,8 @@
 // Experiment configs: the presets and their JSON form.
 #include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
 #include <set>
 
 #include "steper/error.h"
@@ -31,10 +34,30 @@ class Fields {
     known_.insert(name);
     auto it = j_.find(name);
     if (it == j_.end()) return;
-    try {
-      value = it->template get<T>();
-    } catch (const json::exception&) {
-      throw InputError(where_ + "." + name + ": expected " + expected<T>() + ", got " + it->dump());
+    const json& v = *it;
+    auto wrong = [&](const std::string& want) { return InputError(where_ + "." + name + ": expected " + want + ", got " + v.dump()); };
+    if constexpr (std::is_same_v<T, std::string>) {
+      if (!v.is_string()) throw wrong("a string");
+      value = v.get<std::string>();
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (!v.is_number()) throw wrong("a number");
+      value = v.get<T>();
+    } else {
+      // Integers are checked against the field's range: a cast of 1e20 or
+      // of -1 into it would not be what the user meant.
+      if (!v.is_number_integer()) throw wrong("an integer");
+      if (v.is_number_unsigned()) {
+        const auto u = v.get<std::uint64_t>();
+        if (u > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) throw wrong("an integer in range");
+        value = static_cast<T>(u);
+      } else {
+        const auto i = v.get<std::int64_t>();
+        if (i < 0 && std::is_unsigned_v<T>) throw wrong("a non-negative integer");
+        if constexpr (std::is_signed_v<T>) {
+          if (i < std::numeric_limits<T>::min() || i > std::numeric_limits<T>::max()) throw wrong("an integer in range");
+        }
+        value = static_cast<T>(i);
+      }
     }
   }
   const json* object(const char* name) {
@@ -54,12 +77,6 @@ class Fields {
   }
 
  private:
-  template <typename T>
-  static const char* expected() {
-    if constexpr (std::is_same_v<T, std::string>) return "a string";
-    else if constexpr (std::is_floating_point_v<T>) return "a number";
-    else return "an integer";
-  }
   const json& j_;
   std::string where_;
   std::set<std::string> known_;
@@ -130,6 +147,7 @@ ExperimentConfig preset(const std::string& name) {
     c.keep = "all";  // its teacher is too weak to be right
     c.max_passages = 8;
     c.eval_questions = 12;
+    c.distill_questions = 30;
   } else {
     std::string names;
     for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
@@ -162,6 +180,7 @@ json to_json(const ExperimentConfig& c) {
               {"k", c.k},
               {"max_steps", c.max_steps},
               {"max_passages", c.max_passages},
+              {"distill_questions", c.distill_questions},
               {"eval_questions", c.eval_questions},
               {"in_flight", c.in_flight}};
 }
@@ -192,6 +211,7 @@ ExperimentConfig config_from_json(const json& j, const ExperimentConfig& base, c
   f.read("k", c.k);
   f.read("max_steps", c.max_steps);
   f.read("max_passages", c.max_passages);
+  f.read("distill_questions", c.distill_questions);
   f.read("eval_questions", c.eval_questions);
   f.read("in_flight", c.in_flight);
   f.finish();

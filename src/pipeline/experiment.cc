@@ -83,7 +83,8 @@ class Experiment {
   std::string run_stage(const std::string& name, const std::string& model_dir, const std::string& questions, const std::vector<std::string>& after);
   json distill_stage(const std::string& id, const std::string& samples, distill::Weighting w, const std::string& init,
                      const std::vector<std::string>& after);
-  std::string eval_questions_stage(const std::string& split, const std::string& file);
+  // The first `limit` questions of a split (all when 0), as a file of their own.
+  std::string questions_stage(const std::string& split, const std::string& file, std::size_t limit);
 
   reason::StrategyOptions strategy() const {
     reason::StrategyOptions o;
@@ -305,12 +306,12 @@ json Experiment::distill_stage(const std::string& id, const std::string& samples
   return r;
 }
 
-std::string Experiment::eval_questions_stage(const std::string& split, const std::string& file) {
-  const std::string stage = "questions-" + split, out = "eval/" + split + ".jsonl";
-  book_.run(stage, json{{"limit", c_.eval_questions}}, {"data"}, {out}, [&] {
-    fs::create_directories(path("eval"));
+std::string Experiment::questions_stage(const std::string& split, const std::string& file, std::size_t limit) {
+  const std::string stage = "questions-" + split, out = "questions/" + split + ".jsonl";
+  book_.run(stage, json{{"limit", limit}}, {"data"}, {out}, [&] {
+    fs::create_directories(path("questions"));
     auto qs = data::read_questions(file);
-    if (c_.eval_questions > 0 && qs.size() > c_.eval_questions) qs.resize(c_.eval_questions);
+    if (limit > 0 && qs.size() > limit) qs.resize(limit);
     {
       data::JsonlWriter w(path(out) + ".partial", data::JsonlWriter::Mode::truncate);
       for (const auto& q : qs) w.write(data::to_json(q));
@@ -365,7 +366,8 @@ ExperimentResult Experiment::run() {
   const std::string student_stage = c_.student.init.empty() ? "pretrain-student" : "data";
 
   // The teacher's traces over the distill split, cut three ways.
-  const std::string traces = run_stage("teacher-distill", teacher, distill_, {teacher_stage, "index"});
+  const std::string distill_questions = questions_stage("distill", distill_, c_.distill_questions);
+  const std::string traces = run_stage("teacher-distill", teacher, distill_questions, {teacher_stage, "questions-distill", "index"});
   struct Data {
     const char* mode;
     distill::Mode m;
@@ -378,7 +380,7 @@ ExperimentResult Experiment::run() {
       so.mode = d.m;
       so.keep = c_.keep;
       so.max_passages = c_.max_passages;
-      auto st = distill::build_stepwise(traces, distill_, corpus_, path(std::string("samples/") + d.mode + ".jsonl"), so);
+      auto st = distill::build_stepwise(traces, distill_questions, corpus_, path(std::string("samples/") + d.mode + ".jsonl"), so);
       json counts = json::object();
       for (const auto& [s, n] : st.samples) counts[s] = n;
       return json{{"traces", st.traces}, {"kept", st.kept}, {"wrong", st.wrong}, {"samples", counts}};
@@ -414,7 +416,7 @@ ExperimentResult Experiment::run() {
   }
   Scores scores;
   for (const auto& [split, file] : {std::pair<std::string, std::string>{"dev", dev_}, {"test", test_}}) {
-    const std::string qfile = eval_questions_stage(split, file);
+    const std::string qfile = questions_stage(split, file, c_.eval_questions);
     const auto questions = data::read_questions(qfile);
     for (const auto& m : methods()) {
       const std::string traces_path = run_stage(m.id + "-" + split, model_dirs[m.id], qfile, {model_stage[m.id], "questions-" + split, "index"});

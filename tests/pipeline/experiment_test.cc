@@ -77,7 +77,7 @@ TEST(Experiment, MicroEndToEndThenRerunAndResume) {
   EXPECT_NE(read_file(out + "/report/stage_losses.svg").find("<path d=\"M"), std::string::npos);
 
   // Every stage's output is well-formed.
-  const std::size_t distill_questions = data::read_questions(out + "/world/distill.jsonl").size();
+  const std::size_t distill_questions = std::min(c.distill_questions, data::read_questions(out + "/world/distill.jsonl").size());
   std::set<std::string> ids;
   EXPECT_EQ(lines_of(out + "/runs/teacher-distill.jsonl", [&](const json& j) { ids.insert(data::parse_trace(j).id); }), distill_questions);
   EXPECT_EQ(ids.size(), distill_questions);
@@ -154,6 +154,9 @@ TEST(ExperimentConfig, JsonRoundTripAndStrictFields) {
   EXPECT_NE(message(json{{"studnets", json::object()}}).find("my.json: unknown field 'studnets'"), std::string::npos);
   EXPECT_NE(message(json{{"teacher", {{"dim", "big"}}}}).find("my.json.teacher.dim: expected an integer"), std::string::npos);
   EXPECT_NE(message(json{{"corpus", "c.jsonl"}}).find("my.json.train: required"), std::string::npos);
+  EXPECT_NE(message(json{{"eval_questions", -1}}).find("my.json.eval_questions: expected a non-negative integer"), std::string::npos);
+  EXPECT_NE(message(json{{"k", 1e20}}).find("my.json.k: expected an integer"), std::string::npos);
+  EXPECT_NE(message(json{{"seq_len", 1LL << 40}}).find("in range"), std::string::npos);
   EXPECT_NE(message(json{{"keep", "most"}}).find("my.json.keep"), std::string::npos);
   EXPECT_NE(message(json{{"student", {{"heads", 3}}}}).find("my.json.student"), std::string::npos);
   EXPECT_THROW(preset("huge"), InputError);
