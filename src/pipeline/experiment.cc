@@ -103,6 +103,7 @@ class Experiment {
   // Where the data is (the world's files, or the config's).
   std::string corpus_, train_, distill_, dev_, test_, gold_;
   std::string tokenizer_;
+  json teacher_training_;  // the teacher's SFT stage result, when it had one
 };
 
 void Experiment::data_stage() {
@@ -233,8 +234,7 @@ std::string Experiment::pretrain_stage(const std::string& who, const ModelSpec& 
     if (done < tc.steps) stopped(stage);
     return json{{"parameters", mc.parameter_count()}, {"seconds", seconds_since(t0)}};
   });
-  if (book_.skipped(stage)) say(stage + ": done before");
-  (void)r;
+  if (book_.skipped(stage)) say(stage + ": done before (" + std::to_string(r.value("parameters", 0)) + " parameters)");
   return path(dir);
 }
 
@@ -266,8 +266,7 @@ std::string Experiment::teacher_sft_stage(const std::string& pretrained) {
     return json{{"chains", st.kept}};
   });
   const std::string after = pretrained == c_.teacher.init ? "data" : "pretrain-teacher";
-  json r = distill_stage("teacher", path("teacher/gold/samples.jsonl"), distill::Weighting::none, pretrained, {"teacher-gold", after});
-  (void)r;
+  teacher_training_ = distill_stage("teacher", path("teacher/gold/samples.jsonl"), distill::Weighting::none, pretrained, {"teacher-gold", after});
   return path("teacher/model");
 }
 
@@ -403,9 +402,7 @@ ExperimentResult Experiment::run() {
   for (const auto& [id, samples, w] : students) {
     training[id] = distill_stage(id, path("samples/" + samples + ".jsonl"), w, student_pre, {"samples-" + samples, student_stage});
   }
-  if (c_.teacher_sft.epochs > 0) {
-    training["teacher"] = json::parse(std::ifstream(path("stages/train-teacher.json"))).value("result", json::object());
-  }
+  if (!teacher_training_.is_null()) training["teacher"] = teacher_training_;
 
   // Every model over dev and test.
   std::map<std::string, std::string> model_dirs{{"teacher", teacher}, {"student", student_pre}};

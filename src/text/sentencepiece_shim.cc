@@ -11,6 +11,9 @@
 // uninitialised copy. In its own namespace sentencepiece has its own C and
 // C++ runtimes, so only plain C data crosses: memory the shim allocates, the
 // shim frees (steper_spm_free_buffer).
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -108,7 +111,15 @@ int steper_spm_decode(void* handle, const int* ids, std::size_t n, char** text, 
 
 int steper_spm_train(const char* args, NextFn next, void* ctx, char* err, std::size_t errlen) {
   CallbackIterator it(next, ctx);
+  // The trainer logs its whole command line at INFO level before it reads
+  // --minloglevel, and Debian's build exposes no other switch: stderr is
+  // muted for the call. Failures still come back through the status.
+  const int saved = ::dup(2), null = ::open("/dev/null", O_WRONLY);
+  if (saved >= 0 && null >= 0) ::dup2(null, 2);
   auto status = sentencepiece::SentencePieceTrainer::Train(args, &it);
+  if (saved >= 0 && null >= 0) ::dup2(saved, 2);
+  if (saved >= 0) ::close(saved);
+  if (null >= 0) ::close(null);
   if (!status.ok()) {
     set_error(err, errlen, status.ToString());
     return 0;
