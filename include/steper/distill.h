@@ -98,6 +98,7 @@ struct TrainOptions {
   double holdout = 0.05;    // share of samples held out for evaluation. Default: 0.05
   std::int64_t eval_every = 100;  // steps between held-out evaluations (0: never). Default: 100
   double epochs = 0;        // > 0: overrides train.steps
+  model::LoraConfig lora;   // rank > 0: train adapters only, merged into the weights at the end
   std::string device = "cpu";
 };
 

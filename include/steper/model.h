@@ -191,6 +191,18 @@ struct RMSNormImpl : torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
+// A low-rank adapter on one projection (LoRA): y = W x + scale * B (A x),
+// A [rank, in], B [out, rank]. Kept outside the module's registered
+// parameters, so checkpoints and Hugging Face names stay the base model's.
+struct LoraAdapter {
+  torch::Tensor a, b;
+  double scale = 0;
+};
+
+// The projection `l` named `name`, through its adapter when it has one.
+torch::Tensor project(torch::nn::Linear& l, const std::map<std::string, LoraAdapter>& lora, const char* name,
+                      const torch::Tensor& x);
+
 struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& c);
   // x [B,T,C]; cos, signed sin [B,T,D]; mask additive float32 (0 or -1e9),
@@ -199,6 +211,7 @@ struct AttentionImpl : torch::nn::Module {
                         const torch::Tensor& mask, KVCache* cache, std::size_t layer);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   std::int64_t heads, kv_heads, head_dim;
+  std::map<std::string, LoraAdapter> lora;  // by projection name; empty without LoRA
 };
 TORCH_MODULE(Attention);
 
@@ -206,6 +219,7 @@ struct MlpImpl : torch::nn::Module {
   explicit MlpImpl(const ModelConfig& c);
   torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) * up(x))
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  std::map<std::string, LoraAdapter> lora;
 };
 TORCH_MODULE(Mlp);
 
@@ -252,6 +266,27 @@ struct CausalLMImpl : torch::nn::Module {
   std::pair<torch::Tensor, torch::Tensor> rope_cache_;  // cos, signed sin [P,D] for positions < P
 };
 TORCH_MODULE(CausalLM);
+
+// ---------------------------------------------------------------- LoRA
+
+struct LoraConfig {
+  int rank = 0;        // 0: no LoRA. Default: 0
+  double alpha = 16;   // the update is scaled by alpha / rank. Default: 16
+  // Projections that get adapters: q_proj k_proj v_proj o_proj gate_proj
+  // up_proj down_proj. Default: the four attention projections.
+  std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj"};
+};
+
+// Freezes every weight of the model and gives each target projection of
+// every layer an adapter (A small random, B zero, so the model computes
+// what it did before). Throws InputError naming an unknown target.
+void add_lora(CausalLM& model, const LoraConfig& config, std::uint64_t seed = 0);
+bool has_lora(CausalLM& model);
+// The adapters' tensors, with PEFT's names ("model.layers.0.self_attn.q_proj.lora_A.weight").
+std::vector<std::pair<std::string, torch::Tensor>> lora_tensors(CausalLM& model);
+// Folds each adapter into its weight (W += scale * B A), removes the
+// adapters and makes the weights trainable again.
+void merge_lora(CausalLM& model);
 
 // ---------------------------------------------------------------- generation
 
@@ -338,6 +373,10 @@ struct MicroStep {
 // `extra` are parameters trained beside the model (difficulty weights): an
 // AdamW group of their own at `extra_lr`, no decay, no schedule, not clipped,
 // saved in OUT_DIR/extra_params.pt and restored on resume.
+//
+// A model with LoRA adapters (add_lora) trains only them; mid-run
+// checkpoints add OUT_DIR/adapter_model.safetensors, and the last one folds
+// the adapters into the weights (merge_lora), so OUT_DIR holds a plain model.
 struct ExtraParams {
   std::vector<torch::Tensor> params;
   double lr = 1e-2;

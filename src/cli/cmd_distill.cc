@@ -69,6 +69,11 @@ void add_train_command(CLI::App& app, const Global& global) {
   cmd->add_option("--out", a->out, "Output model folder")->required();
   cmd->add_option("--weighting", a->weighting, "difficulty, uniform or none");
   cmd->add_option("--weight-lr", a->o.weight_lr, "Learning rate of the stage log-variances");
+  cmd->add_option("--lora-rank", a->o.lora.rank, "Train LoRA adapters of this rank instead of all weights (0: off);\n"
+                  "they are merged into the weights when training ends")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--lora-alpha", a->o.lora.alpha, "LoRA scale numerator (the update is scaled by alpha / rank)");
+  cmd->add_option("--lora-targets", a->o.lora.targets, "Projections with adapters (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)")
+      ->delimiter(',');
   cmd->add_option("--steps", a->o.train.steps, "Optimizer steps")->check(CLI::PositiveNumber);
   cmd->add_option("--epochs", a->o.epochs, "Passes over the samples (overrides --steps)");
   cmd->add_option("--batch", a->o.train.batch_size, "Samples per micro-batch")->check(CLI::PositiveNumber);

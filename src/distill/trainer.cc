@@ -98,6 +98,15 @@ std::vector<double> StageWeights::weights() const {
   return w;
 }
 
+// What of the LoRA settings makes two runs different ("" without LoRA, so
+// that keys of runs from before LoRA existed still match).
+static std::string lora_key(const model::LoraConfig& l) {
+  if (l.rank <= 0) return "";
+  std::string k = ":lora" + std::to_string(l.rank) + "/" + std::to_string(l.alpha);
+  for (const auto& t : l.targets) k += "/" + t;
+  return k;
+}
+
 TrainReport train(const std::string& samples_path, const std::string& init_dir, const std::string& out_dir,
                   const TrainOptions& o, const std::function<bool(const DistillProgress&)>& on_progress) {
   const torch::Device device = model::parse_device(o.device);
@@ -135,6 +144,7 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
   if (o.epochs > 0) tc.steps = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(o.epochs * static_cast<double>(train_set.size()) / static_cast<double>(per_step))));
   report.total_steps = tc.steps;
 
+  if (o.lora.rank > 0) model::add_lora(m.model, o.lora, tc.seed);
   StageWeights weights(o.weighting);
   model::ExtraParams extra;
   extra.lr = o.weight_lr;
@@ -188,7 +198,7 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
   const std::string run_key = "distill:" + std::to_string(std::filesystem::file_size(samples_path)) + ":" + samples_path + ":" +
                               init_dir + ":" + std::to_string(static_cast<int>(o.weighting)) + ":" + std::to_string(tc.steps) + ":" +
                               std::to_string(tc.batch_size) + ":" + std::to_string(tc.grad_accum) + ":" + std::to_string(tc.lr) + ":" +
-                              std::to_string(tc.seed) + ":" + std::to_string(o.weight_lr);
+                              std::to_string(tc.seed) + ":" + std::to_string(o.weight_lr) + lora_key(o.lora);
   std::filesystem::create_directories(out_dir);
   std::ofstream metrics(out_dir + "/metrics.jsonl", std::ios::app);
   std::string tokenizer_file = text::find_tokenizer_file(init_dir);

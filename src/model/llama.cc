@@ -48,9 +48,9 @@ AttentionImpl::AttentionImpl(const ModelConfig& c)
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                                      const torch::Tensor& mask, KVCache* cache, std::size_t layer) {
   const std::int64_t B = x.size(0), T = x.size(1);
-  torch::Tensor q = q_proj(x).view({B, T, heads, head_dim}).transpose(1, 2);     // [B,H,T,D]
-  torch::Tensor k = k_proj(x).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // [B,K,T,D]
-  torch::Tensor v = v_proj(x).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // [B,K,T,D]
+  torch::Tensor q = project(q_proj, lora, "q_proj", x).view({B, T, heads, head_dim}).transpose(1, 2);     // [B,H,T,D]
+  torch::Tensor k = project(k_proj, lora, "k_proj", x).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // [B,K,T,D]
+  torch::Tensor v = project(v_proj, lora, "v_proj", x).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // [B,K,T,D]
   // The softmax scale goes on q, a T x D tensor, not on the T x S scores.
   q = apply_rope(q, cos, sin) * (1.0 / std::sqrt(static_cast<double>(head_dim)));
   k = apply_rope(k, cos, sin);
@@ -63,7 +63,7 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   if (mask.defined()) scores = scores + mask;
   torch::Tensor att = in_dtype(torch::softmax(scores, -1), v.scalar_type());
   torch::Tensor y = torch::matmul(att, v).transpose(1, 2).reshape({B, T, heads * head_dim});
-  return o_proj(y);
+  return project(o_proj, lora, "o_proj", y);
 }
 
 MlpImpl::MlpImpl(const ModelConfig& c) {
@@ -72,7 +72,9 @@ MlpImpl::MlpImpl(const ModelConfig& c) {
   down_proj = register_module("down_proj", linear(c.intermediate_size, c.hidden_size, false));
 }
 
-torch::Tensor MlpImpl::forward(const torch::Tensor& x) { return down_proj(F::silu(gate_proj(x)) * up_proj(x)); }
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  return project(down_proj, lora, "down_proj", F::silu(project(gate_proj, lora, "gate_proj", x)) * project(up_proj, lora, "up_proj", x));
+}
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
   input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));

@@ -23,10 +23,41 @@ using json = nlohmann::json;
 constexpr const char* kStateFile = "trainer_state.json";
 constexpr const char* kOptimizerFile = "optimizer.pt";
 constexpr const char* kExtraFile = "extra_params.pt";
+constexpr const char* kAdapterFile = "adapter_model.safetensors";
+
+// LoRA runs: mid-run checkpoints hold the (frozen) base weights plus the
+// adapters, so that a resume continues them; the last one folds the
+// adapters into the weights, so the folder is a plain model again.
+void save_adapters(CausalLM& model, const std::string& dir) {
+  std::vector<torch::Tensor> keep;
+  std::vector<TensorData> tensors;
+  for (const auto& [name, t] : lora_tensors(model)) {
+    keep.push_back(t.detach().to(torch::kCPU, torch::kFloat32).contiguous());
+    tensors.push_back({name, DType::f32, std::vector<std::int64_t>(t.sizes().begin(), t.sizes().end()), keep.back().data_ptr()});
+  }
+  write_safetensors(dir + "/" + kAdapterFile, tensors, {{"format", "pt"}});
+}
+
+void load_adapters(CausalLM& model, const std::string& path) {
+  SafetensorsFile file(path);
+  torch::NoGradGuard no_grad;
+  for (auto& [name, t] : lora_tensors(model)) {
+    const TensorView* v = file.find(name);
+    if (!v || v->shape != std::vector<std::int64_t>(t.sizes().begin(), t.sizes().end())) {
+      throw InputError(path + ": adapter tensor '" + name + "' is missing or has another shape (other LoRA settings?)");
+    }
+    std::vector<float> values = v->to_floats();
+    t.copy_(torch::from_blob(values.data(), t.sizes(), torch::kFloat32).to(t.device(), t.scalar_type()));
+  }
+}
 
 void save_checkpoint(CausalLM& model, torch::optim::AdamW& opt, const std::string& dir, const std::string& tokenizer_file,
-                     const std::string& run_key, std::int64_t step, const ExtraParams* extra) {
+                     const std::string& run_key, std::int64_t step, bool last, const ExtraParams* extra) {
+  const bool lora = has_lora(model);
+  if (lora && last) merge_lora(model);
   save_model(model, dir, tokenizer_file);
+  if (lora && !last) save_adapters(model, dir);
+  if (lora && last) std::filesystem::remove(dir + "/" + kAdapterFile);
   if (extra && !extra->params.empty()) {
     torch::save(extra->params, dir + "/" + kExtraFile + ".partial");
     std::filesystem::rename(dir + "/" + kExtraFile + ".partial", dir + "/" + kExtraFile);
@@ -55,8 +86,15 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
                         const std::string& run_key, const std::function<MicroStep(std::int64_t, int)>& micro,
                         const std::function<bool(const TrainProgress&)>& on_progress, ExtraParams* extra) {
   if (c.steps < 1 || c.batch_size < 1 || c.grad_accum < 1) throw InputError("steps, batch size and accumulation must be >= 1");
-  std::vector<torch::Tensor> decay, no_decay;
-  for (auto& p : model->named_parameters()) (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
+  // Frozen weights (under LoRA) stay out of the optimizer; the adapters
+  // join the undecayed group.
+  std::vector<torch::Tensor> decay, no_decay, trainable;
+  for (auto& p : model->named_parameters()) {
+    if (p.value().requires_grad()) (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
+  }
+  for (auto& [name, t] : lora_tensors(model)) no_decay.push_back(t);
+  trainable.insert(trainable.end(), decay.begin(), decay.end());
+  trainable.insert(trainable.end(), no_decay.begin(), no_decay.end());
   auto options = [&](double wd) { return torch::optim::AdamWOptions(c.lr).betas({c.beta1, c.beta2}).weight_decay(wd); };
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(options(c.weight_decay)));
@@ -86,6 +124,7 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
       auto src = saved.model->named_parameters();
       for (auto& p : model->named_parameters()) p.value().copy_(src[p.key()]);
     }
+    if (has_lora(model) && std::filesystem::exists(out_dir + "/" + kAdapterFile)) load_adapters(model, out_dir + "/" + kAdapterFile);
     torch::load(opt, out_dir + "/" + kOptimizerFile);
     if (has_extra) {
       std::vector<torch::Tensor> saved_extra;
@@ -110,7 +149,7 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
       loss_sum += m.loss.item<double>();
       tokens += m.tokens;
     }
-    double norm = c.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(model->parameters(), c.grad_clip) : 0.0;
+    double norm = c.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(trainable, c.grad_clip) : 0.0;
     opt.step();
     tokens_seen += tokens;
     const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
@@ -120,7 +159,7 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
     const bool go_on = on_progress ? on_progress(p) : true;
     const bool last = step + 1 == c.steps;
     if (last || !go_on || (c.save_every > 0 && (step + 1) % c.save_every == 0)) {
-      save_checkpoint(model, opt, out_dir, tokenizer_file, run_key, step + 1, extra);
+      save_checkpoint(model, opt, out_dir, tokenizer_file, run_key, step + 1, last, extra);
     }
     if (!go_on) return step + 1;
   }

@@ -120,6 +120,14 @@ grep -q "init" "$work/sw.out" && grep -q "aggregate" "$work/sw.out" || fail "ste
 "$steper" -q train --data "$work/samples.jsonl" --init "$work/lm" --out "$work/student" --steps 3 --batch 2 \
   > "$work/train.out" 2>&1 || fail "train: $(cat "$work/train.out")"
 grep -q '"weight_init"' "$work/student/metrics.jsonl" || fail "train metrics"
+# LoRA: adapters only, merged on the last save, so the folder is a plain model.
+"$steper" -q train --data "$work/samples.jsonl" --init "$work/lm" --out "$work/student_lora" --steps 3 --batch 2 \
+  --lora-rank 2 --lora-targets q_proj,v_proj,down_proj > "$work/lora.out" 2>&1 || fail "train --lora-rank: $(cat "$work/lora.out")"
+[ ! -e "$work/student_lora/adapter_model.safetensors" ] || fail "the adapters should be merged at the end"
+"$steper" generate --model "$work/student_lora" --prompt "Q:" --max-new-tokens 3 > /dev/null 2>&1 || fail "the merged LoRA model should load"
+"$steper" -q train --data "$work/samples.jsonl" --init "$work/lm" --out "$work/student_lora2" --steps 1 --lora-rank 2 \
+  --lora-targets qkv > /dev/null 2> "$work/lora.err" && fail "an unknown LoRA target should fail"
+grep -q "unknown LoRA target 'qkv'" "$work/lora.err" || fail "LoRA target message: $(cat "$work/lora.err")"
 "$steper" stepwise --traces "$work/w1/gold_traces.jsonl" --questions "$work/w1/train.jsonl" --corpus "$work/hp/corpus.jsonl" \
   --out "$work/bad_samples.jsonl" > /dev/null 2> "$work/sw.err" && fail "a corpus without the traced ids should fail"
 grep -q "which the corpus does not have" "$work/sw.err" || fail "stepwise corpus message: $(cat "$work/sw.err")"
