@@ -1,14 +1,70 @@
 // Distillation training: tokens/s of a small student on step-wise samples
-// from the world's gold chains, and the cost of the difficulty-aware weights
+// from the world's gold chains; the cost of the difficulty-aware weights
 // against one plain loss (target: under 2% of step time), measured in turns
-// in the same run. Usage: distill_bench [STEPS [DIM [LAYERS]]]
+// in the same run; and `steper train` as one process against two Gloo ranks
+// of one thread each on the same global batch (started as torchrun starts
+// them). Usage: distill_bench [STEPS [DIM [LAYERS]]]
 #include <cstdio>
 #include <cstdlib>
 
+#include "process.h"
 #include "steper/distill.h"
 #include "tiny_world.h"
 
 using namespace steper;
+
+namespace {
+
+struct Timing {
+  double ms_per_step = 0, tokens_per_second = 0;
+};
+
+// Mean ms/step past the first 3 steps, and the run's tokens/s, from the
+// metrics rank 0 wrote.
+Timing read_timing(const std::string& metrics) {
+  data::JsonRecords r(metrics);
+  data::json j;
+  Timing t;
+  int counted = 0;
+  while (r.next(j)) {
+    if (j["step"].get<int>() > 3) {
+      t.ms_per_step += j["ms_per_step"].get<double>();
+      ++counted;
+    }
+    t.tokens_per_second = j["tokens_per_second"].get<double>();
+  }
+  t.ms_per_step /= std::max(1, counted);
+  return t;
+}
+
+// `steper train` with `ranks` processes of `batch` samples each.
+Timing train_processes(const testing::TempDir& dir, const testing::TinyWorld& w, const std::string& name, int ranks, int batch, int steps,
+                       const std::vector<std::string>& env) {
+  const std::string port = std::to_string(testing::free_port());
+  std::vector<pid_t> pids;
+  for (int r = 0; r < ranks; ++r) {
+    std::vector<std::string> e = env;
+    if (ranks > 1) {
+      for (const std::string& v : {"RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(ranks), std::string("MASTER_ADDR=127.0.0.1"),
+                                   "MASTER_PORT=" + port}) {
+        e.push_back(v);
+      }
+    }
+    pids.push_back(testing::spawn({STEPER_BIN, "--quiet", "train", "--data", dir / "s.jsonl", "--init", w.model, "--out", dir / name,
+                                   "--weighting", "difficulty", "--steps", std::to_string(steps), "--batch", std::to_string(batch),
+                                   "--eval-every", "0", "--save-every", "0"},
+                                  e, dir / (name + std::to_string(r) + ".log")));
+  }
+  for (int r = 0; r < ranks; ++r) {
+    if (testing::wait_exit(pids[static_cast<std::size_t>(r)]) != 0) {
+      std::fprintf(stderr, "%s rank %d failed:\n%s\n", name.c_str(), r, testing::read_file(dir / (name + std::to_string(r) + ".log")).c_str());
+      std::exit(1);
+    }
+  }
+  return read_timing(dir / (name + "/metrics.jsonl"));
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   const int steps = argc > 1 ? std::atoi(argv[1]) : 30;
@@ -51,5 +107,17 @@ int main(int argc, char** argv) {
               tps[distill::Weighting::difficulty]);
   std::printf("weighting overhead:   %+.2f%% of step time (target < 2%%)\n",
               100 * (ms[distill::Weighting::difficulty] / ms[distill::Weighting::none] - 1));
+
+  // Data parallel: the same global batch of 16 and the same samples per step.
+  const std::vector<std::string> one_thread{"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1"};
+  Timing def = train_processes(dir, w, "dp-one-default", 1, 16, steps, {});
+  Timing one = train_processes(dir, w, "dp-one-1thread", 1, 16, steps, one_thread);
+  Timing two = train_processes(dir, w, "dp-two-1thread", 2, 8, steps, one_thread);
+  std::printf("\nsteper train, global batch 16, %d steps (difficulty weights):\n", steps);
+  std::printf("1 process, default threads:  %7.1f ms/step  %6.0f target tokens/s\n", def.ms_per_step, def.tokens_per_second);
+  std::printf("1 process, 1 thread:         %7.1f ms/step  %6.0f target tokens/s\n", one.ms_per_step, one.tokens_per_second);
+  std::printf("2 Gloo ranks x 1 thread:     %7.1f ms/step  %6.0f target tokens/s\n", two.ms_per_step, two.tokens_per_second);
+  std::printf("2 ranks / 1 process (default threads): %.2fx;  / 1 process (1 thread): %.2fx\n",
+              def.ms_per_step / two.ms_per_step, one.ms_per_step / two.ms_per_step);
   return 0;
 }

@@ -99,6 +99,9 @@ struct TrainOptions {
   std::int64_t eval_every = 100;  // steps between held-out evaluations (0: never). Default: 100
   double epochs = 0;        // > 0: overrides train.steps
   model::LoraConfig lora;   // rank > 0: train adapters only, merged into the weights at the end
+  // Data parallel: each rank takes its `batch` of every global batch of
+  // batch x world size samples; rank 0 evaluates and writes. Default: none
+  model::DataParallel* parallel = nullptr;
   std::string device = "cpu";
 };
 

@@ -381,10 +381,60 @@ struct ExtraParams {
   std::vector<torch::Tensor> params;
   double lr = 1e-2;
 };
+// ---------------------------------------------------------------- data parallel
+
+// How a worker is placed, read the way `torchrun --no-python` passes it:
+// RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; and, under torchrun's static
+// rendezvous, TORCHELASTIC_USE_AGENT_STORE=True with
+// TORCHELASTIC_RESTART_COUNT: the launcher then hosts the store itself and
+// every worker joins it as a client under /worker/attempt_<count>.
+struct DistributedEnv {
+  int rank = 0, world_size = 1;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  bool agent_store = false;  // the launcher hosts the store (else rank 0 does)
+  int restart_count = 0;
+};
+// World size 1 when WORLD_SIZE is unset; throws InputError naming a
+// malformed or inconsistent variable.
+DistributedEnv distributed_env();
+
+// Data-parallel training over a c10d process group (Gloo, which takes CPU
+// and CUDA tensors). The rendezvous store is on MASTER_ADDR:MASTER_PORT,
+// hosted by rank 0 or, under torchrun's static rendezvous, by torchrun.
+class DataParallel {
+ public:
+  // Waits up to `timeout_s` for every rank to join; throws RuntimeError
+  // naming the address when they do not.
+  explicit DataParallel(const DistributedEnv& env, int timeout_s = 300);
+  ~DataParallel();
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
+  int rank() const { return rank_; }
+  int world_size() const { return world_; }
+  // Replaces each gradient with its mean over the ranks (one flat all-reduce;
+  // tensors without a gradient count as zero).
+  void average_gradients(const std::vector<torch::Tensor>& params);
+  // Every rank gets rank 0's values.
+  void broadcast(const std::vector<torch::Tensor>& tensors);
+  // Element-wise sums over the ranks (one all-reduce however many values).
+  std::vector<double> sum(std::vector<double> values);
+  double sum(double value) { return sum(std::vector<double>{value})[0]; }
+
+ private:
+  struct Group;
+  std::unique_ptr<Group> group_;
+  int rank_ = 0, world_ = 1;
+};
+
+// With `parallel`, each rank computes its share of the global batch (its
+// micro() must pick it), gradients are averaged before the step, the loss
+// shown is the mean over ranks, and only rank 0 writes checkpoints.
 std::int64_t train_loop(CausalLM& model, const TrainConfig& config, const std::string& out_dir,
                         const std::string& tokenizer_file, const std::string& run_key,
                         const std::function<MicroStep(std::int64_t step, int micro)>& micro,
-                        const std::function<bool(const TrainProgress&)>& on_progress, ExtraParams* extra = nullptr);
+                        const std::function<bool(const TrainProgress&)>& on_progress, ExtraParams* extra = nullptr,
+                        DataParallel* parallel = nullptr);
 
 // Plain next-token language modelling over a corpus of texts, packed:
 // each text is BOS + tokens + EOS, all concatenated and cut into rows of

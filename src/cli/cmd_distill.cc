@@ -63,7 +63,9 @@ void add_train_command(CLI::App& app, const Global& global) {
       "Fine-tune a student on step-wise samples: loss on target tokens, one mean loss per stage,\n"
       "combined with difficulty-aware weights (sum_j L_j / (2 sigma_j^2) + log sigma_j, sigma learned),\n"
       "uniform weights, or none (one loss: vanilla KD). Writes checkpoints in Hugging Face layout and\n"
-      "OUT/metrics.jsonl (per-stage losses and weights); Ctrl-C saves, rerunning resumes exactly.");
+      "OUT/metrics.jsonl (per-stage losses and weights); Ctrl-C saves, rerunning resumes exactly.\n"
+      "Data parallel: start one process per rank with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set\n"
+      "(torchrun --no-python --nproc-per-node N steper train ...); --batch is per rank.");
   cmd->add_option("--data", a->data, "Samples JSONL (steper stepwise)")->required();
   cmd->add_option("--init", a->init, "Student model folder to start from")->required();
   cmd->add_option("--out", a->out, "Output model folder")->required();
@@ -91,8 +93,12 @@ void add_train_command(CLI::App& app, const Global& global) {
   cmd->callback([a, &global] {
     if (std::string w = model::blas_warning(); !w.empty()) warn(w);
     a->o.weighting = distill::parse_weighting(a->weighting);
-    if (a->overwrite) std::filesystem::remove_all(a->out);
-    Progress progress("train", "steps", !global.quiet);
+    auto parallel = join_data_parallel();
+    a->o.parallel = parallel.get();
+    const bool writer = !parallel || parallel->rank() == 0;
+    if (a->overwrite && writer) std::filesystem::remove_all(a->out);
+    if (parallel) parallel->sum(0);  // the others wait until rank 0 has cleared --out
+    Progress progress("train", "steps", !global.quiet && writer);
     StopOnInterrupt interrupt;
     auto report = distill::train(a->data, a->init, a->out, a->o, [&](const distill::DistillProgress& d) {
       char extra[200];
@@ -109,6 +115,7 @@ void add_train_command(CLI::App& app, const Global& global) {
                         "; rerun the same command to resume");
     }
     progress.finish(static_cast<std::uint64_t>(report.steps));
+    if (!writer) return;
     std::printf("trained %s: %lld steps on %llu samples (%llu held out, %llu dropped as longer than the context) in %.0f s\n",
                 a->out.c_str(), static_cast<long long>(report.steps), static_cast<unsigned long long>(report.samples),
                 static_cast<unsigned long long>(report.held_out), static_cast<unsigned long long>(report.dropped), report.seconds);

@@ -56,9 +56,12 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
 
   model::PackedTokens data(tokenize_texts(a.data, a.field, *tok, g.quiet), a.seq_len);
   model::TrainConfig& tc = a.train;
-  const std::int64_t rows_per_step = static_cast<std::int64_t>(tc.batch_size) * tc.grad_accum;
+  const std::int64_t rows_per_step = static_cast<std::int64_t>(tc.batch_size) * tc.grad_accum * model::distributed_env().world_size;
   if (a.epochs > 0) tc.steps = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(a.epochs * static_cast<double>(data.rows()) / static_cast<double>(rows_per_step))));
-  if (a.overwrite) std::filesystem::remove_all(a.out);
+  auto parallel = join_data_parallel();
+  const int world = parallel ? parallel->world_size() : 1, rank = parallel ? parallel->rank() : 0;
+  if (a.overwrite && rank == 0) std::filesystem::remove_all(a.out);
+  if (parallel) parallel->sum(0);  // the others wait until rank 0 has cleared --out
 
   torch::manual_seed(tc.seed);
   model::CausalLM net(mc);
@@ -67,7 +70,8 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
   const std::string run_key = std::to_string(std::filesystem::file_size(a.data)) + ":" + a.data + ":" +
                               std::to_string(mc.parameter_count()) + ":" + std::to_string(mc.vocab_size) + ":" +
                               std::to_string(a.seq_len) + ":" + std::to_string(tc.steps) + ":" + std::to_string(tc.batch_size) +
-                              ":" + std::to_string(tc.grad_accum) + ":" + std::to_string(tc.lr) + ":" + std::to_string(tc.seed);
+                              ":" + std::to_string(tc.grad_accum) + ":" + std::to_string(tc.lr) + ":" + std::to_string(tc.seed) +
+                              (world > 1 ? ":world" + std::to_string(world) : "");
   std::fprintf(stderr,
                "pretrain: %.2fM parameters (dim %d, %d layers, %d heads, %d kv heads, ffn %d, vocab %d), %s\n"
                "          %lld tokens in %lld rows of %d; %lld steps x %d x %d rows (%.2f epochs); lr %.1e, warm-up %lld\n",
@@ -79,12 +83,17 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
                static_cast<long long>(tc.warmup_steps));
 
   std::filesystem::create_directories(a.out);
-  std::ofstream log(a.out + "/train_log.jsonl", std::ios::app);
-  Progress progress("train", "steps", !g.quiet);
+  std::ofstream log;
+  if (rank == 0) log.open(a.out + "/train_log.jsonl", std::ios::app);
+  Progress progress("train", "steps", !g.quiet && rank == 0);
   StopOnInterrupt interrupt;
   std::int64_t done = model::train_loop(
       net, tc, a.out, text::find_tokenizer_file(a.tokenizer), run_key,
-      [&](std::int64_t step, int k) { return model::language_model_step(net, data, step * tc.grad_accum + k, tc.batch_size, tc.seed); },
+      // Rank r takes micro-batch r of each group of `world`: together the
+      // ranks cover what one process with a world-times-larger batch would.
+      [&](std::int64_t step, int k) {
+        return model::language_model_step(net, data, (step * tc.grad_accum + k) * world + rank, tc.batch_size, tc.seed);
+      },
       [&](const model::TrainProgress& p) {
         log << data::json{{"step", p.step}, {"loss", p.loss}, {"lr", p.lr}, {"grad_norm", p.grad_norm},
                           {"tokens_per_second", p.tokens_per_second}}.dump()
@@ -94,13 +103,15 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
                       p.ms_per_step, human_count(p.tokens_per_second).c_str());
         progress.update(static_cast<std::uint64_t>(p.step), static_cast<double>(p.step) / static_cast<double>(p.steps), extra);
         return !StopOnInterrupt::stop_requested();
-      });
+      },
+      nullptr, parallel.get());
   if (done < tc.steps) {
     progress.abandon();
     throw Interrupted("interrupted at step " + std::to_string(done) + " of " + std::to_string(tc.steps) +
                       "; checkpoint saved in " + a.out + "; rerun the same command to resume");
   }
   progress.finish(static_cast<std::uint64_t>(done));
+  if (rank != 0) return;
   std::printf("trained %s: %lld steps, checkpoint in %s\n", a.out.c_str(), static_cast<long long>(done), a.out.c_str());
 }
 
@@ -114,7 +125,9 @@ void add_pretrain_command(CLI::App& app, const Global& global) {
       "pretrain",
       "Train a Llama-architecture model from scratch on a JSONL of texts (next-token prediction over\n"
       "packed sequences). Writes config.json + model.safetensors + the tokenizer to --out, every\n"
-      "--save-every steps; Ctrl-C saves and stops, and rerunning the same command resumes exactly.");
+      "--save-every steps; Ctrl-C saves and stops, and rerunning the same command resumes exactly.\n"
+      "Data parallel: one process per rank with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set (as\n"
+      "torchrun --no-python starts them); --batch is per rank.");
   cmd->add_option("--data", a->data, "JSONL of texts (a corpus.jsonl works)")->required();
   cmd->add_option("--field", a->field, "Field holding each text");
   cmd->add_option("--tokenizer", a->tokenizer, "Tokenizer folder or file (steper tokenizer train makes one)")->required();

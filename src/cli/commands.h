@@ -9,6 +9,7 @@
 
 #include "steper/data.h"
 #include "steper/lm.h"
+#include "steper/model.h"
 #include "steper/reason.h"
 #include "steper/retrieve.h"
 
@@ -38,6 +39,7 @@ void add_demo_command(CLI::App& app, const Global& global);
 struct ModelArgs {
   std::string model, model_name, device = "cpu", dtype = "float32", api_key_env = "OPENAI_API_KEY";
   int batch = 32, concurrency = 8, timeout_s = 120, retries = 5;
+  int prefix_cache_mb = lm::LocalOptions{}.prefix_cache_mb;
   bool chat = false;
 };
 void add_model_options(CLI::App* cmd, ModelArgs& args);
@@ -73,6 +75,10 @@ class TextReader {
   data::json scratch_;
   std::uint64_t count_ = 0;
 };
+
+// Joins the data-parallel group when WORLD_SIZE > 1 (torchrun's variables),
+// saying so on stderr; null for a single process.
+std::unique_ptr<model::DataParallel> join_data_parallel();
 
 // Prints "steper: warning: ..." on stderr.
 void warn(const std::string& message);

@@ -13,6 +13,14 @@ namespace steper::cli {
 
 void warn(const std::string& message) { std::fprintf(stderr, "steper: warning: %s\n", message.c_str()); }
 
+std::unique_ptr<model::DataParallel> join_data_parallel() {
+  const model::DistributedEnv env = model::distributed_env();
+  if (env.world_size == 1) return nullptr;
+  std::fprintf(stderr, "data parallel: rank %d of %d, rendezvous at %s:%d\n", env.rank, env.world_size, env.master_addr.c_str(),
+               env.master_port);
+  return std::make_unique<model::DataParallel>(env);
+}
+
 TextReader::TextReader(const std::string& path, std::string field) : records_(path), field_(std::move(field)) {}
 
 bool TextReader::next(std::string& text) {

@@ -26,21 +26,35 @@ int stage_index(const std::string& s) {
   return 2;
 }
 
-// Per-stage mean target-token losses of `batch`; undefined for absent stages.
-std::vector<torch::Tensor> stage_losses(model::CausalLM& net, const std::vector<const Tokenized*>& batch, torch::Device device,
-                                        std::int64_t* tokens, torch::Tensor* all) {
+// Target-token loss sums of `batch`, per stage and over all, with the
+// token counts they are to be divided by. Sums rather than means, so that
+// data-parallel ranks can divide by the counts of the global batch.
+struct LossSums {
+  std::vector<torch::Tensor> stage;  // [3] scalars; undefined for stages absent from the batch
+  std::vector<double> stage_tokens;  // [3]
+  torch::Tensor all;                 // scalar
+  double all_tokens = 0;
+};
+
+LossSums loss_sums(model::CausalLM& net, const std::vector<const Tokenized*>& batch, torch::Device device) {
   const auto B = static_cast<std::int64_t>(batch.size());
   std::int64_t L = 0;
   for (const auto* t : batch) L = std::max<std::int64_t>(L, static_cast<std::int64_t>(t->ids.size()));
   torch::Tensor ids = torch::zeros({B, L}, torch::kLong), mask = torch::zeros({B, L - 1}, torch::kFloat);
-  torch::Tensor stage = torch::zeros({B}, torch::kLong);
+  LossSums out;
+  out.stage.resize(stages().size());
+  out.stage_tokens.assign(stages().size(), 0.0);
+  std::vector<std::vector<std::int64_t>> rows_of(stages().size());
   for (std::int64_t b = 0; b < B; ++b) {
     const Tokenized& t = *batch[static_cast<std::size_t>(b)];
     auto* row = ids[b].data_ptr<std::int64_t>();
     for (std::size_t i = 0; i < t.ids.size(); ++i) row[i] = t.ids[i];
     // Position i predicts token i + 1: the targets are tokens prompt .. end.
-    mask[b].narrow(0, t.prompt - 1, static_cast<std::int64_t>(t.ids.size()) - t.prompt).fill_(1);
-    stage[b] = t.stage;
+    const auto targets = static_cast<std::int64_t>(t.ids.size()) - t.prompt;
+    mask[b].narrow(0, t.prompt - 1, targets).fill_(1);
+    rows_of[static_cast<std::size_t>(t.stage)].push_back(b);
+    out.stage_tokens[static_cast<std::size_t>(t.stage)] += static_cast<double>(targets);
+    out.all_tokens += static_cast<double>(targets);
   }
   ids = ids.to(device);
   mask = mask.to(device);
@@ -48,14 +62,11 @@ std::vector<torch::Tensor> stage_losses(model::CausalLM& net, const std::vector<
   torch::Tensor tok_loss = torch::nn::functional::cross_entropy(
       logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), ids.narrow(1, 1, L - 1).reshape({-1}),
       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)).reshape({B, L - 1}) * mask;
-  *tokens = static_cast<std::int64_t>(mask.sum().item<double>());
-  *all = tok_loss.sum() / mask.sum().clamp_min(1);
-  std::vector<torch::Tensor> out(stages().size());
-  torch::Tensor per_row = tok_loss.sum(1), per_count = mask.sum(1);
+  torch::Tensor per_row = tok_loss.sum(1);  // [B]
+  out.all = per_row.sum();
   for (std::size_t j = 0; j < stages().size(); ++j) {
-    torch::Tensor in = (stage == static_cast<std::int64_t>(j)).to(device);
-    if (!in.any().item<bool>()) continue;
-    out[j] = per_row.masked_select(in).sum() / per_count.masked_select(in).sum().clamp_min(1);
+    if (rows_of[j].empty()) continue;
+    out.stage[j] = per_row.index_select(0, torch::tensor(rows_of[j], torch::kLong).to(device)).sum();
   }
   return out;
 }
@@ -140,7 +151,7 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
   report.samples = train_set.size();
   report.held_out = held.size();
   model::TrainConfig tc = o.train;
-  const std::int64_t per_step = static_cast<std::int64_t>(tc.batch_size) * tc.grad_accum;
+  const std::int64_t per_step = static_cast<std::int64_t>(tc.batch_size) * tc.grad_accum * (o.parallel ? o.parallel->world_size() : 1);
   if (o.epochs > 0) tc.steps = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(o.epochs * static_cast<double>(train_set.size()) / static_cast<double>(per_step))));
   report.total_steps = tc.steps;
 
@@ -154,10 +165,12 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
   const auto n = static_cast<std::int64_t>(train_set.size());
   std::int64_t cached_epoch = -1;
   std::vector<std::int64_t> order;
+  const int world = o.parallel ? o.parallel->world_size() : 1, rank = o.parallel ? o.parallel->rank() : 0;
+  const bool writer = rank == 0;
   auto batch_of = [&](std::int64_t index) {
     std::vector<const Tokenized*> b;
     for (int i = 0; i < tc.batch_size; ++i) {
-      const std::int64_t flat = index * tc.batch_size + i, epoch = flat / n;
+      const std::int64_t flat = (index * world + rank) * tc.batch_size + i, epoch = flat / n;
       if (epoch != cached_epoch) {
         at::Generator gen = at::detail::createCPUGenerator(tc.seed * 1000003 + static_cast<std::uint64_t>(epoch));
         torch::Tensor perm = torch::randperm(n, gen, torch::kLong);
@@ -169,36 +182,49 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
     return b;
   };
   std::vector<double> last(3, std::nan(""));
+  // Each mean is over the target tokens of the whole (global) batch. With
+  // data parallelism a rank sees part of it, so it divides its sums by the
+  // global counts and multiplies by the world size, which the averaging of
+  // gradients divides out again: the ranks together then take the step one
+  // process would take on the global batch. A stage present elsewhere but not
+  // here still adds its log-variance term (with a zero loss), as it would there.
   auto micro = [&](std::int64_t step, int k) {
-    std::int64_t tokens = 0;
-    torch::Tensor all;
-    auto losses = stage_losses(m.model, batch_of(step * tc.grad_accum + k), device, &tokens, &all);
-    for (std::size_t j = 0; j < 3; ++j) last[j] = losses[j].defined() ? losses[j].item<double>() : std::nan("");
-    return model::MicroStep{o.weighting == Weighting::none ? all : weights.combine(losses), tokens};
+    LossSums s = loss_sums(m.model, batch_of(step * tc.grad_accum + k), device);
+    std::vector<double> totals{s.stage_tokens[0], s.stage_tokens[1], s.stage_tokens[2], s.all_tokens};
+    for (const auto& t : s.stage) totals.push_back(t.defined() ? t.item<double>() : 0.0);  // for the log only
+    if (o.parallel) totals = o.parallel->sum(std::move(totals));
+    std::vector<torch::Tensor> losses(3);
+    for (std::size_t j = 0; j < 3; ++j) {
+      const double count = totals[j];
+      last[j] = count > 0 ? totals[4 + j] / count : std::nan("");
+      if (count <= 0) continue;
+      const torch::Tensor sum = s.stage[j].defined() ? s.stage[j] : torch::zeros({}, s.all.options());
+      losses[j] = sum * (world / count);
+    }
+    const torch::Tensor all = s.all * (world / std::max(1.0, totals[3]));
+    return model::MicroStep{o.weighting == Weighting::none ? all : weights.combine(losses), static_cast<std::int64_t>(s.all_tokens)};
   };
   auto evaluate = [&] {
     if (held.empty()) return -1.0;
     torch::NoGradGuard no_grad;
     m.model->eval();
-    double sum = 0;
-    std::int64_t count = 0;
+    double sum = 0, count = 0;
     for (std::size_t i = 0; i < held.size(); i += static_cast<std::size_t>(tc.batch_size)) {
       std::vector<const Tokenized*> b;
       for (std::size_t k = i; k < std::min(held.size(), i + static_cast<std::size_t>(tc.batch_size)); ++k) b.push_back(&held[k]);
-      std::int64_t tokens = 0;
-      torch::Tensor all;
-      stage_losses(m.model, b, device, &tokens, &all);
-      sum += all.item<double>() * static_cast<double>(tokens);
-      count += tokens;
+      LossSums s = loss_sums(m.model, b, device);
+      sum += s.all.item<double>();
+      count += s.all_tokens;
     }
     m.model->train();
-    return sum / static_cast<double>(std::max<std::int64_t>(1, count));
+    return sum / std::max(1.0, count);
   };
 
   const std::string run_key = "distill:" + std::to_string(std::filesystem::file_size(samples_path)) + ":" + samples_path + ":" +
                               init_dir + ":" + std::to_string(static_cast<int>(o.weighting)) + ":" + std::to_string(tc.steps) + ":" +
                               std::to_string(tc.batch_size) + ":" + std::to_string(tc.grad_accum) + ":" + std::to_string(tc.lr) + ":" +
-                              std::to_string(tc.seed) + ":" + std::to_string(o.weight_lr) + lora_key(o.lora);
+                              std::to_string(tc.seed) + ":" + std::to_string(o.weight_lr) + lora_key(o.lora) +
+                              (world > 1 ? ":world" + std::to_string(world) : "");
   std::filesystem::create_directories(out_dir);
   std::ofstream metrics(out_dir + "/metrics.jsonl", std::ios::app);
   std::string tokenizer_file = text::find_tokenizer_file(init_dir);
@@ -207,8 +233,10 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
       m.model, tc, out_dir, tokenizer_file, run_key, micro,
       [&](const model::TrainProgress& p) {
         DistillProgress d{p, last, weights.weights(), -1};
+        if (!writer) return on_progress ? on_progress(d) : true;
         if (o.eval_every > 0 && (p.step % o.eval_every == 0 || p.step == p.steps)) d.eval_loss = evaluate();
-        data::json j{{"step", p.step}, {"loss", p.loss}, {"lr", p.lr}, {"grad_norm", p.grad_norm}};
+        data::json j{{"step", p.step}, {"loss", p.loss}, {"lr", p.lr}, {"grad_norm", p.grad_norm},
+                     {"ms_per_step", p.ms_per_step}, {"tokens_per_second", p.tokens_per_second}};
         for (std::size_t s = 0; s < 3; ++s) {
           j["loss_" + stages()[s]] = std::isnan(last[s]) ? data::json() : data::json(last[s]);
           j["weight_" + stages()[s]] = d.stage_weight[s];
@@ -217,7 +245,7 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
         metrics << j.dump() << "\n" << std::flush;
         return on_progress ? on_progress(d) : true;
       },
-      &extra);
+      &extra, o.parallel);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;
 }

@@ -84,7 +84,8 @@ double learning_rate(const TrainConfig& c, std::int64_t step) {
 
 std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string& out_dir, const std::string& tokenizer_file,
                         const std::string& run_key, const std::function<MicroStep(std::int64_t, int)>& micro,
-                        const std::function<bool(const TrainProgress&)>& on_progress, ExtraParams* extra) {
+                        const std::function<bool(const TrainProgress&)>& on_progress, ExtraParams* extra,
+                        DataParallel* parallel) {
   if (c.steps < 1 || c.batch_size < 1 || c.grad_accum < 1) throw InputError("steps, batch size and accumulation must be >= 1");
   // Frozen weights (under LoRA) stay out of the optimizer; the adapters
   // join the undecayed group.
@@ -133,6 +134,10 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
       for (std::size_t i = 0; i < extra->params.size() && i < saved_extra.size(); ++i) extra->params[i].copy_(saved_extra[i]);
     }
   }
+  std::vector<torch::Tensor> synced = trainable;
+  if (has_extra) synced.insert(synced.end(), extra->params.begin(), extra->params.end());
+  const bool writer = !parallel || parallel->rank() == 0;
+  if (parallel) parallel->broadcast(synced);  // one starting point, whatever each rank loaded
   model->train();
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t tokens_seen = 0;
@@ -149,6 +154,12 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
       loss_sum += m.loss.item<double>();
       tokens += m.tokens;
     }
+    if (parallel) {
+      parallel->average_gradients(synced);
+      const std::vector<double> totals = parallel->sum({loss_sum, static_cast<double>(tokens)});
+      loss_sum = totals[0] / parallel->world_size();
+      tokens = static_cast<std::int64_t>(totals[1]);
+    }
     double norm = c.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(trainable, c.grad_clip) : 0.0;
     opt.step();
     tokens_seen += tokens;
@@ -156,9 +167,10 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
     const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     TrainProgress p{step + 1, c.steps, loss_sum / c.grad_accum, lr, norm,
                     static_cast<double>(tokens_seen) / total_s, 1000 * step_s, total_s};
-    const bool go_on = on_progress ? on_progress(p) : true;
+    bool go_on = on_progress ? on_progress(p) : true;
+    if (parallel) go_on = parallel->sum(go_on ? 0.0 : 1.0) == 0;  // one rank stopping stops all
     const bool last = step + 1 == c.steps;
-    if (last || !go_on || (c.save_every > 0 && (step + 1) % c.save_every == 0)) {
+    if (writer && (last || !go_on || (c.save_every > 0 && (step + 1) % c.save_every == 0))) {
       save_checkpoint(model, opt, out_dir, tokenizer_file, run_key, step + 1, last, extra);
     }
     if (!go_on) return step + 1;

@@ -131,4 +131,17 @@ grep -q "unknown LoRA target 'qkv'" "$work/lora.err" || fail "LoRA target messag
 "$steper" stepwise --traces "$work/w1/gold_traces.jsonl" --questions "$work/w1/train.jsonl" --corpus "$work/hp/corpus.jsonl" \
   --out "$work/bad_samples.jsonl" > /dev/null 2> "$work/sw.err" && fail "a corpus without the traced ids should fail"
 grep -q "which the corpus does not have" "$work/sw.err" || fail "stepwise corpus message: $(cat "$work/sw.err")"
+# Data parallel as torchrun launches it (its agent hosts the store; Debian's
+# torchrun on Python 3.11 needs non-zero --redirects/--tee to start at all).
+if command -v torchrun > /dev/null; then
+  port=$(/usr/bin/env python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  (cd "$work" && timeout 300 torchrun --redirects 2 --tee 2 --no_python --nproc_per_node 2 --master_port "$port" "$steper" -q train \
+    --data samples.jsonl --init lm --out student_dp --steps 3 --batch 2 > dp.out 2>&1) || fail "torchrun train: $(cat "$work/dp.out")"
+  [ "$(grep -c '^' "$work/student_dp/metrics.jsonl")" = 3 ] || fail "torchrun train: rank 0 should log 3 steps"
+  [ "$(grep -c 'trained ' "$work/dp.out")" = 1 ] || fail "torchrun train: only rank 0 reports: $(cat "$work/dp.out")"
+  grep -q 'rank 1 of 2' "$work/dp.out" || fail "torchrun train: rank 1 did not join: $(cat "$work/dp.out")"
+fi
+RANK=2 WORLD_SIZE=2 "$steper" -q train --data "$work/samples.jsonl" --init "$work/lm" --out "$work/dp_bad" --steps 1 \
+  > /dev/null 2> "$work/dp.err" && fail "RANK >= WORLD_SIZE should fail"
+grep -q "RANK=2 is not below WORLD_SIZE=2" "$work/dp.err" || fail "launcher variables message: $(cat "$work/dp.err")"
 echo "cli distill ok"

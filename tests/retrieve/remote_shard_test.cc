@@ -86,7 +86,7 @@ TEST_F(RemoteShardTest, TwoRemoteShardsSearchAsOneCorpus) {
 }
 
 TEST_F(RemoteShardTest, UnreachableShardIsARuntimeErrorWithAHint) {
-  int port = TcpShardServer::free_port();  // nothing listens there
+  int port = testing::free_port();  // nothing listens there
   SearchOptions options;
   options.remote_timeout_ms = 2000;
   try {

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "process.h"
+
 namespace steper::testing {
 
 class TcpShardServer {
@@ -57,18 +59,6 @@ class TcpShardServer {
   int port() const { return port_; }
   std::string spec() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
 
-  static int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
-  }
 
  private:
   bool wait_listening(pid_t pid) {
