@@ -28,9 +28,14 @@ namespace {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-double run_questions(lm::LocalModel& model, retrieve::Retriever& retriever, const std::string& questions, int in_flight,
-                     const std::string& out) {
+// A fresh model per run, so that no run finds another's prompts in its
+// prefix cache (`prefix_mb` 0: no cache).
+double run_questions(const std::string& model_dir, int prefix_mb, retrieve::Retriever& retriever, const std::string& questions,
+                     int in_flight, const std::string& out) {
   std::filesystem::remove(out);
+  lm::LocalOptions lo;
+  lo.prefix_cache_mb = prefix_mb;
+  lm::LocalModel model(model_dir, lo);
   reason::StrategyOptions o;
   o.max_steps = 3;
   o.step_tokens = 24;
@@ -89,15 +94,20 @@ int main(int argc, char** argv) {
   testing::TempDir dir;
   std::fprintf(stderr, "building the tiny world and model...\n");
   testing::TinyWorld w = testing::make_tiny_world(dir.path(), 60, dim, layers);
-  lm::LocalModel model(w.model, {"cpu", "float32", 32});
   auto retriever = retrieve::open_retriever(w.index);
+  const lm::LocalOptions defaults;
+  lm::LocalModel model(w.model, defaults);
   std::printf("model: %.2fM parameters; questions: %s\n", static_cast<double>(model.parameters()) / 1e6, w.train.c_str());
 
-  const double one = run_questions(model, *retriever, w.train, 1, dir / "t1.jsonl");
-  for (int n : {4, 8, 16}) std::printf("  %d in flight: %.2f q/s\n", n, run_questions(model, *retriever, w.train, n, dir / "tn.jsonl"));
-  const double many = run_questions(model, *retriever, w.train, 32, dir / "t32.jsonl");
-  std::printf("steper run (ircot, local): 1 in flight %.2f q/s | 32 in flight %.2f q/s | ratio %.2fx (target >= 4x)\n", one, many,
-              many / one);
+  for (int prefix_mb : {0, defaults.prefix_cache_mb}) {
+    std::printf("steper run (ircot, local), prefix cache %s:\n", prefix_mb ? "on (the default)" : "off");
+    const double one = run_questions(w.model, prefix_mb, *retriever, w.train, 1, dir / "t1.jsonl");
+    for (int n : {4, 8, 16}) {
+      std::printf("  %d in flight: %.2f q/s\n", n, run_questions(w.model, prefix_mb, *retriever, w.train, n, dir / "tn.jsonl"));
+    }
+    const double many = run_questions(w.model, prefix_mb, *retriever, w.train, 32, dir / "t32.jsonl");
+    std::printf("  1 in flight %.2f q/s | 32 in flight %.2f q/s | ratio %.2fx (target >= 4x)\n", one, many, many / one);
+  }
 
   serve::ServeOptions so;
   so.port = 0;

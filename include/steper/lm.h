@@ -56,6 +56,9 @@ struct LocalOptions {
   std::string device = "cpu";     // "cpu", "cuda", "cuda:N". Default: cpu
   std::string dtype = "float32";  // Default: float32
   int batch_size = 32;            // prompts decoded together. Default: 32
+  // Keys and values of recent prompts kept for reuse by prompts that start
+  // the same way (model::PrefixCache); 0 turns it off. Default: 256 MiB
+  int prefix_cache_mb = 256;
 };
 
 // A checkpoint folder in Hugging Face layout with its tokenizer. Calls are
@@ -78,7 +81,8 @@ class LocalModel : public LanguageModel {
   model::LoadedModel loaded_;
   LocalOptions options_;
   std::string name_;
-  std::mutex mutex_;
+  std::mutex mutex_;  // guards the model and the prefix cache
+  std::unique_ptr<model::PrefixCache> prefix_;
 };
 
 // ---------------------------------------------------------------- remote

@@ -173,9 +173,14 @@ class KVCache {
   void advance(std::int64_t tokens);
   // Keeps only the rows in `index` [B'] (finished sequences leave the batch).
   void select_rows(const torch::Tensor& index);
-  // Rows [begin, begin + n) as a cache sharing this one's memory: a large
-  // batch's prompts are prefilled a few rows at a time through such views.
-  KVCache rows(std::int64_t begin, std::int64_t n);
+  // Rows [begin, begin + n) and slots [slot, capacity) as an empty cache
+  // sharing this one's memory: prompts are prefilled a few rows at a time
+  // through such views, each starting at the slot that right-aligns it.
+  KVCache window(std::int64_t begin, std::int64_t n, std::int64_t slot = 0);
+  // The keys and values written so far, [B,K,length,D].
+  torch::Tensor keys(std::size_t layer) const { return k_[layer].narrow(2, 0, length_); }
+  torch::Tensor values(std::size_t layer) const { return v_[layer].narrow(2, 0, length_); }
+  std::size_t layers() const { return k_.size(); }
 
  private:
   KVCache() = default;
@@ -290,6 +295,37 @@ void merge_lora(CausalLM& model);
 
 // ---------------------------------------------------------------- generation
 
+// Keys and values of recently prefilled prompts, so that a prompt starting
+// with the tokens of one seen before prefills only what follows: each step
+// of a multi-step strategy re-reads the passages the step before read, and
+// a chat turn the turns before it. Holds at most `max_tokens` tokens; the
+// least recently used prompts go first. Reuse is exact: the keys and values
+// of a prefix do not depend on what follows it.
+class PrefixCache {
+ public:
+  explicit PrefixCache(std::int64_t max_tokens = 65536);
+  // The longest stored prefix of `ids`, at most `limit` tokens: its length,
+  // and per layer its keys and values [1,K,length,D] (views; valid until the
+  // next insert). Length 0 when nothing matches.
+  std::int64_t match(const std::vector<int>& ids, std::int64_t limit, std::vector<torch::Tensor>* keys,
+                     std::vector<torch::Tensor>* values);
+  // Stores a prompt's keys and values [1,K,ids.size(),D] per layer (copied).
+  // A stored prompt that is a prefix of `ids` is replaced by it.
+  void insert(const std::vector<int>& ids, const std::vector<torch::Tensor>& keys, const std::vector<torch::Tensor>& values);
+  std::int64_t tokens() const { return tokens_; }
+  std::int64_t max_tokens() const { return max_tokens_; }
+
+ private:
+  struct Entry {
+    std::vector<int> ids;
+    std::vector<torch::Tensor> keys, values;
+    std::uint64_t used = 0;
+  };
+  std::vector<Entry> entries_;
+  std::int64_t max_tokens_, tokens_ = 0;
+  std::uint64_t clock_ = 0;
+};
+
 struct GenerateOptions {
   int max_new_tokens = 64;          // Default: 64
   double temperature = 0.0;         // 0: greedy. Default: 0
@@ -305,6 +341,8 @@ struct GenerateOptions {
   // Sees each prompt's completion so far (index into the prompts, decoded
   // text before any stop cut) after every new token: for streaming. Default: none
   std::function<void(std::size_t prompt, const std::string& text)> on_text;
+  // Reuses and stores prompts' keys and values across calls. Default: none
+  PrefixCache* prefix_cache = nullptr;
 };
 
 struct Generation {
@@ -316,6 +354,7 @@ struct Generation {
 
 struct GenerateStats {
   std::int64_t prompt_tokens = 0, new_tokens = 0;
+  std::int64_t reused_tokens = 0;  // prompt tokens whose keys and values came from the prefix cache
   double seconds = 0;
 };
 

@@ -45,6 +45,7 @@ std::unique_ptr<lm::LanguageModel> open_language_model(const ModelArgs& a) {
   l.device = a.device;
   l.dtype = a.dtype;
   l.batch_size = a.batch;
+  l.prefix_cache_mb = a.prefix_cache_mb;
   return std::make_unique<lm::LocalModel>(a.model, l);
 }
 
@@ -61,6 +62,10 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
   cmd->add_option("--retries", a.retries, "Remote: further tries after 429, 5xx or connection errors")->check(CLI::NonNegativeNumber);
   cmd->add_option("--device", a.device, "Local: cpu, cuda or cuda:N");
   cmd->add_option("--dtype", a.dtype, "Local: float32, bfloat16 or float16");
+  cmd->add_option("--prefix-cache-mb", a.prefix_cache_mb,
+                  "Local: memory for the keys and values of recent prompts, reused by prompts that start\n"
+                  "the same way (each step re-reads the passages of the step before); 0: off")
+      ->check(CLI::NonNegativeNumber);
 }
 
 void add_strategy_options(CLI::App* cmd, reason::StrategyOptions& o, std::string& prompts) {

@@ -15,6 +15,13 @@ LocalModel::LocalModel(const std::string& dir, const LocalOptions& options)
   if (!loaded_.tokenizer) throw InputError(dir + " has no tokenizer.json or tokenizer.model");
   if (options.batch_size < 1) throw InputError("batch size must be at least 1");
   if (name_.empty()) name_ = std::filesystem::path(dir).lexically_normal().parent_path().filename().string();
+  if (options.prefix_cache_mb < 0) throw InputError("prefix cache size must not be negative");
+  if (options.prefix_cache_mb > 0) {
+    const model::ModelConfig& c = loaded_.config;
+    const auto elem = static_cast<std::int64_t>(torch::elementSize(loaded_.model->model->embed_tokens->weight.scalar_type()));
+    const std::int64_t per_token = 2LL * c.num_hidden_layers * c.num_key_value_heads * c.head_dim() * elem;
+    prefix_ = std::make_unique<model::PrefixCache>(static_cast<std::int64_t>(options.prefix_cache_mb) * (1 << 20) / per_token);
+  }
 }
 
 std::vector<Completion> LocalModel::complete(const std::vector<std::string>& prompts, const CompletionOptions& options) {
@@ -48,6 +55,7 @@ std::vector<Completion> LocalModel::complete(const std::vector<std::string>& pro
   g.seed = o.seed;
   g.stop = o.stop;
   g.batch_size = options_.batch_size;
+  g.prefix_cache = prefix_.get();
   if (on_text) g.on_text = [&](std::size_t k, const std::string& t) { on_text(where[k], t); };
   std::vector<model::Generation> gens;
   {

@@ -13,6 +13,9 @@ namespace {
 
 // Attention scores a prefill may hold at once (elements), to stay in cache.
 constexpr std::int64_t kPrefillScores = 1 << 21;
+// Shorter cached prefixes (a BOS, a word) are not worth taking a row out of
+// its prefill group for.
+constexpr std::int64_t kMinReuse = 4;
 
 struct Row {
   std::size_t prompt;          // index into the caller's prompts
@@ -78,19 +81,57 @@ void run_batch(CausalLM& model, const text::Tokenizer& tok, std::vector<Row>& ro
   for (std::size_t i = 0; i < active.size(); ++i) active[i] = i;
 
   KVCache cache(model->config, B, P + budget, device, dtype);
-  // The prefill's attention scores are [rows,H,P,P]: for a whole batch of
-  // long prompts they outgrow the caches (288 MB a layer for 32 prompts of
-  // 750 tokens) and batching ran slower than one prompt at a time. Prefill
-  // a few rows at a time instead, each group writing its rows of the cache.
-  const std::int64_t per_row = model->config.num_attention_heads * P * P;
-  const std::int64_t group = std::max<std::int64_t>(1, std::min<std::int64_t>(B, kPrefillScores / per_row));
+  // Prefill. Rows end at slot P (left padding), but padding is not computed:
+  // a row whose prompt starts with a cached prefix copies that prefix's keys
+  // and values and runs only the rest, alone; other rows run in groups of
+  // nearly equal length (rows are sorted by length), each group from the
+  // slot where its longest row starts. A group's attention scores are
+  // [rows,H,len,len]; capped, so that they stay in cache (batching 32
+  // prompts of 750 tokens at once was slower than one at a time).
+  std::vector<std::int64_t> reuse(rows.size(), 0);
+  std::vector<std::vector<torch::Tensor>> reuse_k(rows.size()), reuse_v(rows.size());
+  if (o.prefix_cache) {
+    for (std::size_t b = 0; b < rows.size(); ++b) {
+      const auto n = static_cast<std::int64_t>(rows[b].ids.size());
+      reuse[b] = o.prefix_cache->match(rows[b].ids, n - 1, &reuse_k[b], &reuse_v[b]);
+      if (reuse[b] < kMinReuse) reuse[b] = 0;
+      stats.reused_tokens += reuse[b];
+    }
+  }
+  auto length = [&](std::int64_t b) { return static_cast<std::int64_t>(rows[static_cast<std::size_t>(b)].ids.size()); };
+  const std::int64_t H = model->config.num_attention_heads;
   std::vector<torch::Tensor> parts;
-  for (std::int64_t b = 0; b < B; b += group) {
-    const std::int64_t n = std::min(group, B - b);
-    KVCache view = cache.rows(b, n);
-    parts.push_back(model->forward(ids.narrow(0, b, n), pos.narrow(0, b, n),
-                                   padded ? valid.narrow(0, b, n).narrow(1, 0, P) : torch::Tensor(), &view)
-                        .select(1, P - 1));
+  for (std::int64_t b = 0; b < B;) {
+    std::int64_t n = 1, sum = length(b);
+    while (reuse[static_cast<std::size_t>(b)] == 0 && b + n < B && reuse[static_cast<std::size_t>(b + n)] == 0) {
+      const std::int64_t longest = length(b + n);
+      if (longest * (n + 1) * 10 > (sum + longest) * 11 || (n + 1) * H * longest * longest > kPrefillScores) break;
+      sum += longest;
+      ++n;
+    }
+    const std::int64_t longest = length(b + n - 1), first = reuse[static_cast<std::size_t>(b)];
+    KVCache view = cache.window(b, n, P - longest);
+    if (first > 0) {
+      for (std::size_t l = 0; l < view.layers(); ++l) view.append(l, reuse_k[static_cast<std::size_t>(b)][l], reuse_v[static_cast<std::size_t>(b)][l]);
+      view.advance(first);
+    }
+    const bool group_padded = length(b) != longest;
+    const std::int64_t from = P - longest + first, T = longest - first;
+    parts.push_back(model->forward(ids.narrow(0, b, n).narrow(1, from, T), pos.narrow(0, b, n).narrow(1, from, T),
+                                   group_padded ? valid.narrow(0, b, n).narrow(1, P - longest, longest) : torch::Tensor(), &view)
+                        .select(1, T - 1));
+    if (o.prefix_cache) {
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::int64_t len = length(b + i);
+        std::vector<torch::Tensor> k, v;
+        for (std::size_t l = 0; l < view.layers(); ++l) {
+          k.push_back(view.keys(l).narrow(0, i, 1).narrow(2, longest - len, len));
+          v.push_back(view.values(l).narrow(0, i, 1).narrow(2, longest - len, len));
+        }
+        o.prefix_cache->insert(rows[static_cast<std::size_t>(b + i)].ids, k, v);
+      }
+    }
+    b += n;
   }
   cache.advance(P);
   torch::Tensor logits = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);  // [B,V]

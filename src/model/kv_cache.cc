@@ -25,12 +25,11 @@ void KVCache::select_rows(const torch::Tensor& index) {
   for (auto& t : v_) t = t.index_select(0, index);
 }
 
-KVCache KVCache::rows(std::int64_t begin, std::int64_t n) {
+KVCache KVCache::window(std::int64_t begin, std::int64_t n, std::int64_t slot) {
   KVCache view;
-  for (auto& t : k_) view.k_.push_back(t.narrow(0, begin, n));
-  for (auto& t : v_) view.v_.push_back(t.narrow(0, begin, n));
-  view.length_ = length_;
-  view.capacity_ = capacity_;
+  for (auto& t : k_) view.k_.push_back(t.narrow(0, begin, n).narrow(2, slot, capacity_ - slot));
+  for (auto& t : v_) view.v_.push_back(t.narrow(0, begin, n).narrow(2, slot, capacity_ - slot));
+  view.capacity_ = capacity_ - slot;
   return view;
 }
 

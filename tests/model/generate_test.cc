@@ -119,6 +119,53 @@ TEST_F(GenerateTest, CachedDecodingEqualsRecomputingEverything) {
   EXPECT_EQ(out[0].tokens, naive);
 }
 
+TEST_F(GenerateTest, PrefixReuseGivesTheCompletionsOfAFullPrefill) {
+  GenerateOptions o;
+  o.max_new_tokens = 12;
+  o.stop_at_eos = false;
+  // Extensions of earlier prompts, a repeat, a shared start that diverges,
+  // and one with nothing in common; mixed lengths in one batch.
+  const std::vector<std::string> first{"the cat sat", "a dog ran in", "zzz"};
+  const std::vector<std::string> second{"the cat sat on the", "the cat sat", "a dog ran in the p", "a dog walked", "q the mat"};
+  auto full = generate(model(), tok, second, o);
+  PrefixCache cache(1000);
+  o.prefix_cache = &cache;
+  GenerateStats st;
+  generate(model(), tok, first, o, &st);
+  EXPECT_EQ(st.reused_tokens, 0);
+  auto reused = generate(model(), tok, second, o, &st);
+  // BOS + "the cat sat" (12) twice, "a dog ran in" (13), "a dog " (7); one
+  // token of a repeated prompt is always recomputed, for its logits.
+  EXPECT_EQ(st.reused_tokens, 12 + 11 + 13 + 7);
+  for (std::size_t i = 0; i < second.size(); ++i) EXPECT_EQ(reused[i].tokens, full[i].tokens) << second[i];
+}
+
+TEST(PrefixCache, KeepsTheMostRecentWithinItsBound) {
+  auto kv = [](std::int64_t n) { return std::vector<torch::Tensor>{torch::full({1, 1, n, 2}, static_cast<float>(n))}; };
+  auto ids = [](int first, int n) {
+    std::vector<int> v(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = first + i;
+    return v;
+  };
+  PrefixCache c(30);
+  c.insert(ids(0, 10), kv(10), kv(10));
+  c.insert(ids(100, 15), kv(15), kv(15));
+  EXPECT_EQ(c.tokens(), 25);
+  std::vector<torch::Tensor> k, v;
+  EXPECT_EQ(c.match(ids(100, 20), 100, &k, &v), 15);  // the second is now the most recent
+  EXPECT_EQ(k[0].size(2), 15);
+  EXPECT_EQ(c.match(ids(100, 20), 4, &k, &v), 4);  // no more than the limit
+  c.insert(ids(200, 10), kv(10), kv(10));           // over 30: the least recent (the first) goes
+  EXPECT_EQ(c.tokens(), 25);
+  EXPECT_EQ(c.match(ids(0, 10), 100, &k, &v), 0);
+  EXPECT_TRUE(k.empty());
+  c.insert(ids(200, 12), kv(12), kv(12));  // extends a stored prompt: replaces it
+  EXPECT_EQ(c.tokens(), 27);
+  EXPECT_EQ(c.match(ids(200, 12), 100, &k, &v), 12);
+  c.insert(ids(300, 31), kv(31), kv(31));  // larger than the whole cache: not kept
+  EXPECT_EQ(c.tokens(), 27);
+}
+
 TEST_F(GenerateTest, StopStringsCutTheTextBeforeThem) {
   GenerateOptions o;
   o.max_new_tokens = 40;
