@@ -30,20 +30,26 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// What identifies an input file for a stage key: its path and size (a
-// changed file almost always changes size; the key is a guard against
+// What identifies an input file for a stage key: its path, size and time of
+// last change (a retrained model keeps its size; the key is a guard against
 // mistakes, not an adversary).
 json file_identity(const std::string& path) {
   std::error_code ec;
   const auto size = fs::file_size(path, ec);
   if (ec) throw InputError(path + ": cannot read (" + ec.message() + ")");
-  return json{{"path", fs::absolute(path).string()}, {"bytes", size}};
+  const auto changed = fs::last_write_time(path, ec).time_since_epoch().count();
+  return json{{"path", fs::absolute(path).string()}, {"bytes", size}, {"changed", changed}};
 }
 
 json model_inputs(const ModelSpec& m) {
-  if (!m.init.empty()) return json{{"init", file_identity(m.init + "/config.json")}};
   return json{{"dim", m.dim}, {"layers", m.layers}, {"heads", m.heads}, {"kv_heads", m.kv_heads}, {"ffn", m.ffn},
               {"steps", m.pretrain_steps}};
+}
+
+// A model folder given in the config, as a stage input.
+json given_model(const std::string& dir) {
+  const std::string weights = fs::exists(dir + "/model.safetensors") ? dir + "/model.safetensors" : dir + "/model.safetensors.index.json";
+  return json{{"config", file_identity(dir + "/config.json")}, {"weights", file_identity(weights)}};
 }
 
 json train_inputs(const TrainSpec& t) {
@@ -155,12 +161,12 @@ void for_each_text(const std::string& corpus, const std::string& train, const st
 }
 
 void Experiment::tokenizer_stage() {
-  if (!c_.tokenizer.empty()) {
-    tokenizer_ = c_.tokenizer;
-    return;
-  }
-  if (!c_.teacher.init.empty()) {  // a given teacher brings its tokenizer
-    tokenizer_ = c_.teacher.init;
+  // A given tokenizer (the config's, or a given teacher's) is this stage's
+  // input, so that the stages after it see when it changes.
+  const std::string given = !c_.tokenizer.empty() ? c_.tokenizer : c_.teacher.init;
+  if (!given.empty()) {
+    tokenizer_ = given;
+    book_.run("tokenizer", json{{"given", file_identity(text::find_tokenizer_file(given))}}, {}, {}, [] { return json::object(); });
     return;
   }
   tokenizer_ = path("tokenizer");
@@ -187,8 +193,11 @@ void Experiment::tokenizer_stage() {
 }
 
 std::string Experiment::pretrain_stage(const std::string& who, const ModelSpec& spec) {
-  if (!spec.init.empty()) return spec.init;
   const std::string stage = "pretrain-" + who, dir = who + "/pretrained";
+  if (!spec.init.empty()) {  // given: the stage records which model it is
+    book_.run(stage, json{{"given", given_model(spec.init)}}, {}, {}, [] { return json::object(); });
+    return spec.init;
+  }
   json r = book_.run(stage, json{{"model", model_inputs(spec)}, {"seq_len", c_.seq_len}, {"batch", c_.pretrain_batch},
                                  {"lr", c_.pretrain_lr}, {"seed", c_.seed}},
                      {"data", "tokenizer"}, {dir}, [&] {
@@ -265,8 +274,8 @@ std::string Experiment::teacher_sft_stage(const std::string& pretrained) {
     say("teacher-gold: " + std::to_string(st.kept) + " gold chains -> " + std::to_string(st.samples["init"] + st.samples["expand"] + st.samples["aggregate"]) + " samples");
     return json{{"chains", st.kept}};
   });
-  const std::string after = pretrained == c_.teacher.init ? "data" : "pretrain-teacher";
-  teacher_training_ = distill_stage("teacher", path("teacher/gold/samples.jsonl"), distill::Weighting::none, pretrained, {"teacher-gold", after});
+  teacher_training_ = distill_stage("teacher", path("teacher/gold/samples.jsonl"), distill::Weighting::none, pretrained,
+                                    {"teacher-gold", "pretrain-teacher"});
   return path("teacher/model");
 }
 
@@ -361,8 +370,8 @@ ExperimentResult Experiment::run() {
   const std::string teacher_pre = pretrain_stage("teacher", c_.teacher);
   const std::string student_pre = pretrain_stage("student", c_.student);
   const std::string teacher = teacher_sft_stage(teacher_pre);
-  const std::string teacher_stage = c_.teacher_sft.epochs > 0 ? "train-teacher" : (c_.teacher.init.empty() ? "pretrain-teacher" : "data");
-  const std::string student_stage = c_.student.init.empty() ? "pretrain-student" : "data";
+  const std::string teacher_stage = c_.teacher_sft.epochs > 0 ? "train-teacher" : "pretrain-teacher";
+  const std::string student_stage = "pretrain-student";
 
   // The teacher's traces over the distill split, cut three ways.
   const std::string distill_questions = questions_stage("distill", distill_, c_.distill_questions);

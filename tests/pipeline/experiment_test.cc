@@ -134,6 +134,28 @@ TEST(Experiment, MicroEndToEndThenRerunAndResume) {
   EXPECT_TRUE(rest.count("run-steper_difficulty-test"));
   EXPECT_FALSE(rest.count("run-teacher-dev"));
   EXPECT_FALSE(rest.count("run-student-test"));
+
+  // Given models instead of pretraining and the teacher's SFT: the given
+  // teacher brings the tokenizer; nothing is pretrained.
+  ExperimentConfig given = c;
+  given.teacher.init = out + "/teacher/model";
+  given.student.init = out + "/student/pretrained";
+  given.teacher_sft.epochs = 0;
+  const std::string out2 = dir / "given";
+  const std::set<std::string> ran = run_recording(given, out2);
+  EXPECT_FALSE(ran.count("pretrain-teacher"));
+  EXPECT_FALSE(ran.count("pretrain-student"));
+  EXPECT_FALSE(ran.count("train-teacher"));
+  EXPECT_TRUE(ran.count("run-teacher-distill"));
+  EXPECT_FALSE(std::filesystem::exists(out2 + "/tokenizer"));
+  // Another teacher: its runs and what was distilled from them are redone,
+  // the student's own run is not.
+  given.teacher.init = out + "/teacher/pretrained";
+  const std::set<std::string> other = run_recording(given, out2);
+  EXPECT_TRUE(other.count("run-teacher-distill"));
+  EXPECT_TRUE(other.count("run-teacher-test"));
+  EXPECT_TRUE(other.count("train-vanilla"));
+  EXPECT_FALSE(other.count("run-student-test"));
 }
 
 TEST(ExperimentConfig, JsonRoundTripAndStrictFields) {
