@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "steper/distill.h"
+#include "metrics_column.h"
 #include "process.h"
 #include "tiny_world.h"
 
@@ -15,14 +16,6 @@ std::vector<std::string> train_args(const std::string& samples, const std::strin
   return {STEPER_BIN, "--quiet", "train", "--data", samples, "--init", init, "--out", out, "--weighting", "difficulty",
           "--steps", "6", "--batch", std::to_string(batch), "--lr", "2e-3", "--warmup", "2", "--weight-lr", "0.1",
           "--eval-every", "0", "--save-every", "0", "--holdout", "0"};
-}
-
-std::vector<double> column(const std::string& metrics, const std::string& field) {
-  std::vector<double> out;
-  data::JsonRecords r(metrics);
-  data::json j;
-  while (r.next(j)) out.push_back(j[field].is_null() ? std::nan("") : j[field].get<double>());
-  return out;
 }
 
 TEST(DataParallel, TwoGlooRanksTakeTheStepsOfOneProcessWithTheirBatchesTogether) {
@@ -48,7 +41,7 @@ TEST(DataParallel, TwoGlooRanksTakeTheStepsOfOneProcessWithTheirBatchesTogether)
 
   // The logged losses are those of the global batch, per stage too.
   for (const char* field : {"loss", "loss_init", "loss_expand", "loss_aggregate", "weight_aggregate"}) {
-    auto two = column(dir / "two/metrics.jsonl", field), one = column(dir / "one/metrics.jsonl", field);
+    auto two = testing::metrics_column(dir / "two/metrics.jsonl", field), one = testing::metrics_column(dir / "one/metrics.jsonl", field);
     ASSERT_EQ(two.size(), 6u) << field;
     ASSERT_EQ(one.size(), 6u) << field;
     for (std::size_t i = 0; i < 6; ++i) {

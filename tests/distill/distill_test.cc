@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "steper/distill.h"
+#include "metrics_column.h"
 #include "tiny_world.h"
 
 namespace steper::distill {
@@ -105,14 +106,6 @@ TEST(StageWeights, HarderStageLosesWeightThenRecovers) {
   EXPECT_NEAR(u.combine({torch::tensor(1.0), torch::Tensor(), torch::tensor(3.0)}).item<double>(), 2.0, 1e-9);
 }
 
-std::vector<double> losses_of(const std::string& dir) {
-  std::vector<double> out;
-  data::JsonRecords r(dir + "/metrics.jsonl");
-  data::json j;
-  while (r.next(j)) out.push_back(j["loss"].get<double>());
-  return out;
-}
-
 TEST(Train, ResumeReproducesTheUninterruptedRunWithItsWeights) {
   const auto& w = testing::shared_tiny_world();
   testing::TempDir dir;
@@ -134,7 +127,7 @@ TEST(Train, ResumeReproducesTheUninterruptedRunWithItsWeights) {
   EXPECT_EQ(straight.steps, 8);
   train(dir / "s.jsonl", w.model, dir / "b", o, [](const DistillProgress& p) { return p.train.step < 5; });
   train(dir / "s.jsonl", w.model, dir / "b", o, nullptr);
-  auto a = losses_of(dir / "a"), b = losses_of(dir / "b");
+  auto a = testing::metrics_column(dir / "a/metrics.jsonl", "loss"), b = testing::metrics_column(dir / "b/metrics.jsonl", "loss");
   ASSERT_EQ(a.size(), 8u);
   ASSERT_EQ(b.size(), 8u);  // steps 1-5, stopped (checkpoint at 5), then 6-8 resumed
   for (std::size_t i = 0; i < 8; ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
