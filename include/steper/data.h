@@ -266,8 +266,13 @@ struct WorldOptions {
   // Seed of every random choice; the same seed gives the same bytes. Default: 1.
   std::uint64_t seed = 1;
   // Questions over all splits (40% train, 30% distill, 15% dev, 15% test).
-  // The knowledge base grows with it. Default: 10000.
+  // Default: 10000.
   std::size_t questions = 10000;
+  // Size of the knowledge base, given as the question count it is made for
+  // (about one anchor entity per question; 1,000 make ~1,640 passages).
+  // Smaller than `questions`, entities anchor several questions each: more
+  // questions over a corpus that stays small. 0: `questions`. Default: 0.
+  std::size_t entities = 0;
 };
 
 // One hop of a question: the fact "subject relation object", stated in the

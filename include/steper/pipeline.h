@@ -54,6 +54,7 @@ struct ExperimentConfig {
   // questions is made; otherwise corpus + the four question files are used
   // (gold_traces, for the teacher's SFT, is optional then).
   std::size_t world_questions = 1000;
+  std::size_t world_entities = 0;  // knowledge-base size (data::WorldOptions::entities); 0: world_questions
   std::string corpus, train, distill, dev, test, gold_traces;
 
   std::string tokenizer;  // an existing tokenizer folder/file; "" trains one

@@ -43,6 +43,9 @@ void add_world_command(CLI::App& app, const Global&) {
       "chains) and gold_traces.jsonl (one reasoning sentence per hop). Deterministic per seed.");
   cmd->add_option("--seed", args->options.seed, "Random seed");
   cmd->add_option("--questions", args->options.questions, "Questions over all splits (40/30/15/15%)")->check(CLI::PositiveNumber);
+  cmd->add_option("--entities", args->options.entities,
+                  "Knowledge-base size, as the question count it would be made for (0: --questions);\n"
+                  "smaller: several questions per entity over a smaller corpus");
   cmd->add_option("--out", args->out, "Output folder")->required();
   cmd->callback([args] { run_world(*args); });
 }

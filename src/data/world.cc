@@ -85,7 +85,7 @@ Trace gold_trace(const Question& q, const world::Draft& d) {
 World generate_world(const WorldOptions& options) {
   if (options.questions == 0) throw InputError("a world needs at least one question");
   world::Random rng(options.seed);
-  world::KnowledgeBase kb = world::build_knowledge_base(options.questions, rng);
+  world::KnowledgeBase kb = world::build_knowledge_base(options.entities > 0 ? options.entities : options.questions, rng);
   World w;
   w.corpus = world::render_passages(kb, rng);
 

@@ -51,7 +51,7 @@ struct KnowledgeBase {
   std::vector<Company> companies;
 };
 
-// Sizes scale with the number of questions asked for.
+// Sizes scale with the number of questions the base is made for.
 KnowledgeBase build_knowledge_base(std::size_t questions, Random& rng);
 
 // Passage ids: "<kind>-<index>", e.g. "film-12".

@@ -123,10 +123,13 @@ void Experiment::data_stage() {
   }
   corpus_ = path("world/corpus.jsonl"), train_ = path("world/train.jsonl"), distill_ = path("world/distill.jsonl");
   dev_ = path("world/dev.jsonl"), test_ = path("world/test.jsonl"), gold_ = path("world/gold_traces.jsonl");
-  json r = book_.run("data", json{{"world_seed", c_.seed}, {"questions", c_.world_questions}}, {}, {"world"}, [&] {
+  json world_key{{"world_seed", c_.seed}, {"questions", c_.world_questions}};
+  if (c_.world_entities > 0) world_key["entities"] = c_.world_entities;  // absent when 0: earlier runs keep their key
+  json r = book_.run("data", world_key, {}, {"world"}, [&] {
     data::WorldOptions wo;
     wo.seed = c_.seed;
     wo.questions = c_.world_questions;
+    wo.entities = c_.world_entities;
     data::World world = data::generate_world(wo);
     data::write_world(world, path("world"));
     return json{{"passages", world.corpus.size()}, {"questions", world.questions.size()}};

@@ -125,6 +125,26 @@ TEST_F(WorldTest, TitlesAreUniqueButAlike) {
   EXPECT_GT(shared, static_cast<int>(w().corpus.size() / 2));  // most names share a word with another
 }
 
+TEST(World, FewerEntitiesThanQuestionsKeepTheCorpusAndAnchorSeveralQuestions) {
+  const World small = generate_world({5, 1000});
+  WorldOptions o{5, 3000};
+  o.entities = 1000;
+  const World many = generate_world(o);
+  EXPECT_EQ(many.corpus.size(), small.corpus.size());  // the same knowledge base
+  EXPECT_EQ(many.questions.size(), 3000u);
+  std::map<std::string, int> per_anchor;
+  std::set<std::string> texts, train_anchors;
+  for (const auto& q : many.questions) {
+    EXPECT_TRUE(texts.insert(q.question.question).second) << q.question.question;
+    ++per_anchor[q.hops[0].passage_id];
+    if (q.split == "train") train_anchors.insert(q.hops[0].passage_id);
+  }
+  EXPECT_LT(per_anchor.size(), 3000u * 3 / 4);  // entities anchor several questions each
+  for (const auto& q : many.questions) {  // and still no anchor crosses from train
+    if (q.split != "train") EXPECT_FALSE(train_anchors.count(q.hops[0].passage_id)) << q.question.id;
+  }
+}
+
 TEST(World, SameSeedSameBytesOtherSeedOtherWorld) {
   testing::TempDir dir;
   write_world(generate_world({11, 500}), dir / "a");
