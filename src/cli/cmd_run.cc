@@ -124,7 +124,7 @@ void add_run_command(CLI::App& app, const Global& global) {
       throw Interrupted("stopped with " + std::to_string(s.progress.done) + " of " + std::to_string(s.progress.total) +
                         " questions in " + a->out + "; rerun the same command to finish");
     }
-    progress.finish(s.progress.done - s.progress.skipped);
+    progress.finish(s.progress.done);
     std::printf("%s: %llu traces (%llu answered, %llu hit the step limit, %llu errors; %llu were already there); EM %.1f, %.2f questions/s\n",
                 a->out.c_str(), static_cast<unsigned long long>(s.progress.done), static_cast<unsigned long long>(s.answered),
                 static_cast<unsigned long long>(s.max_steps), static_cast<unsigned long long>(s.errors),

@@ -31,6 +31,23 @@ std::string human_duration(double s) {
   return buf;
 }
 
+void Pace::observe(std::uint64_t done, double fraction, double seconds) {
+  if (based_) return;
+  based_ = true;
+  done0_ = done, fraction0_ = fraction, seconds0_ = seconds;
+}
+
+double Pace::per_second(std::uint64_t done, double seconds) const {
+  const double span = seconds - seconds0_;
+  return based_ && span > 0 && done >= done0_ ? static_cast<double>(done - done0_) / span : 0;
+}
+
+double Pace::seconds_left(double fraction, double seconds) const {
+  const double moved = fraction - fraction0_;
+  if (!based_ || fraction < 0 || moved < 1e-3) return -1;
+  return (seconds - seconds0_) * (1 - fraction) / moved;
+}
+
 Progress::Progress(std::string label, std::string unit, bool enabled)
     : label_(std::move(label)), unit_(std::move(unit)), enabled_(enabled), tty_(::isatty(2) == 1),
       start_(Clock::now()), last_(start_) {}
@@ -39,6 +56,7 @@ double Progress::seconds() const { return std::chrono::duration<double>(Clock::n
 
 void Progress::update(std::uint64_t done, double fraction, const std::string& extra) {
   if (!enabled_) return;
+  pace_.observe(done, fraction, seconds());
   extra_ = extra;
   double since = std::chrono::duration<double>(Clock::now() - last_).count();
   if (since < (tty_ ? kTtyInterval : kLogInterval)) return;
@@ -47,7 +65,9 @@ void Progress::update(std::uint64_t done, double fraction, const std::string& ex
 }
 
 void Progress::finish(std::uint64_t done) {
-  if (enabled_) draw(done, 1.0, true);
+  if (!enabled_) return;
+  pace_.observe(0, 0, 0);  // no report came: the whole run is the span
+  draw(done, 1.0, true);
 }
 
 void Progress::abandon() {
@@ -57,7 +77,7 @@ void Progress::abandon() {
 
 void Progress::draw(std::uint64_t done, double fraction, bool final) {
   double elapsed = seconds();
-  double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
+  double rate = pace_.per_second(done, elapsed);
   std::string line = label_ + " ";
   if (fraction >= 0) {
     fraction = std::min(1.0, fraction);
@@ -74,8 +94,8 @@ void Progress::draw(std::uint64_t done, double fraction, bool final) {
   line += extra_;
   if (final) {
     line += "  in " + human_duration(elapsed);
-  } else if (fraction > 0.001) {
-    line += "  ETA " + human_duration(elapsed * (1 - fraction) / fraction);
+  } else if (double left = pace_.seconds_left(fraction, elapsed); left >= 0) {
+    line += "  ETA " + human_duration(left);
   }
   drawn_ = !final;
   if (tty_) std::fprintf(stderr, "\r\033[K%s%s", line.c_str(), final ? "\n" : "");

@@ -9,6 +9,23 @@
 
 namespace steper::cli {
 
+// Rate and time left, measured from the first report this process saw. A
+// resumed job starts part-way: counting the earlier part as this process's
+// work would promise a finish far too soon.
+class Pace {
+ public:
+  // The first call sets the base; later ones leave it.
+  void observe(std::uint64_t done, double fraction, double seconds);
+  double per_second(std::uint64_t done, double seconds) const;
+  // < 0 until some progress has been measured past the base.
+  double seconds_left(double fraction, double seconds) const;
+
+ private:
+  bool based_ = false;
+  std::uint64_t done0_ = 0;
+  double fraction0_ = 0, seconds0_ = 0;
+};
+
 class Progress {
  public:
   // `unit` names what is counted ("docs", "questions"); "" shows no count
@@ -25,6 +42,7 @@ class Progress {
  private:
   void draw(std::uint64_t done, double fraction, bool final);
   std::string extra_;
+  Pace pace_;
 
   std::string label_, unit_;
   bool enabled_, tty_;
