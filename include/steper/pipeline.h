@@ -123,4 +123,8 @@ struct ExperimentResult {
 
 ExperimentResult run_experiment(const ExperimentConfig& config, const std::string& out_dir, const Hooks& hooks);
 
+// Finished runs of one experiment with different seeds (their --out
+// folders): a Markdown table of each method's mean ± standard deviation.
+std::string seeds_table(const std::vector<std::string>& run_dirs);
+
 }  // namespace steper::pipeline

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <vector>
 
 #include "commands.h"
 #include "interrupt.h"
@@ -18,9 +19,14 @@ struct DemoArgs {
   std::string preset = "tiny", out, config;
   std::uint64_t seed = 1;
   bool seed_given = false, print_config = false;
+  std::vector<std::string> summarize;
 };
 
 void run_demo(const DemoArgs& a, const Global& g) {
+  if (!a.summarize.empty()) {
+    std::printf("%s", pipeline::seeds_table(a.summarize).c_str());
+    return;
+  }
   pipeline::ExperimentConfig c = pipeline::preset(a.preset);
   if (!a.config.empty()) {
     std::ifstream in(a.config);
@@ -90,6 +96,10 @@ void add_demo_command(CLI::App& app, const Global& global) {
   cmd->add_option("--out", a->out, "Experiment folder (default: demo/PRESET-seedS)");
   cmd->add_option("--config", a->config, "JSON config overriding the preset's fields");
   cmd->add_flag("--print-config", a->print_config, "Print the resolved config as JSON and exit");
+  cmd->add_option("--summarize", a->summarize,
+                  "Finished experiment folders of one config run with different seeds: print each method's\n"
+                  "mean ± standard deviation (Markdown) and exit")
+      ->excludes("--print-config");
   cmd->callback([a, &global] { run_demo(*a, global); });
 }
 

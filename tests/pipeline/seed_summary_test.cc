@@ -1,0 +1,58 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "steper/error.h"
+#include "steper/pipeline.h"
+#include "test_util.h"
+
+namespace steper::pipeline {
+namespace {
+
+using data::json;
+
+// A report's metrics.json as run_experiment writes it, with the teacher's
+// test EM given and the student's dev split left out.
+std::string write_run(const std::filesystem::path& dir, const std::string& experiment, int seed, double teacher_test_em) {
+  json teacher{{"id", "teacher"}, {"label", "Teacher"},
+               {"dev", {{"overall", {{"em", 0.2}, {"f1", 0.3}, {"acc", 0.25}}}}},
+               {"test", {{"overall", {{"em", teacher_test_em}, {"f1", 0.5}, {"acc", 0.5}}}}}};
+  json student{{"id", "student"}, {"label", "Student (no fine-tuning)"},
+               {"test", {{"overall", {{"em", 0.0}, {"f1", 0.01}, {"acc", 0.0}}}}}};
+  std::filesystem::create_directories(dir / "report");
+  std::ofstream(dir / "report" / "metrics.json") << json{{"experiment", experiment}, {"seed", seed}, {"methods", {teacher, student}}}.dump();
+  return dir.string();
+}
+
+TEST(SeedsTable, GivesEachMethodsMeanAndStandardDeviation) {
+  testing::TempDir tmp;
+  const std::string t = seeds_table({write_run(tmp / "a", "small", 1, 0.30), write_run(tmp / "b", "small", 2, 0.40),
+                                     write_run(tmp / "c", "small", 3, 0.50)});
+  EXPECT_NE(t.find("3 runs of 'small' (seeds 1, 2, 3)"), std::string::npos) << t;
+  EXPECT_NE(t.find("| Teacher | 20.0 ± 0.0 | 30.0 ± 0.0 | 25.0 ± 0.0 | 40.0 ± 10.0 | 50.0 ± 0.0 | 50.0 ± 0.0 |"), std::string::npos) << t;
+  EXPECT_NE(t.find("| Student (no fine-tuning) | – | – | – | 0.0 ± 0.0 | 1.0 ± 0.0 | 0.0 ± 0.0 |"), std::string::npos) << t;
+}
+
+TEST(SeedsTable, RunsOfAnotherExperimentOrUnfinishedOnesAreNamed) {
+  testing::TempDir tmp;
+  const std::string a = write_run(tmp / "a", "small", 1, 0.3), b = write_run(tmp / "b", "tiny", 2, 0.3);
+  try {
+    seeds_table({a, b});
+    FAIL() << "runs of two experiments were averaged";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(b + ": experiment 'tiny', not 'small'"), std::string::npos) << e.what();
+  }
+  const std::string unfinished = tmp / "unfinished";
+  std::filesystem::create_directories(unfinished);
+  try {
+    seeds_table({a, unfinished});
+    FAIL() << "a run without a report was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(unfinished + "/report/metrics.json"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(seeds_table({}), InputError);
+}
+
+}  // namespace
+}  // namespace steper::pipeline
