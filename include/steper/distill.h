@@ -108,7 +108,7 @@ struct TrainOptions {
 struct TrainReport {
   std::int64_t steps = 0, total_steps = 0;  // done (fewer when stopped), planned
   std::uint64_t samples = 0, dropped = 0, held_out = 0;
-  double seconds = 0;
+  double seconds = 0;  // training time, the processes before a resume included
 };
 
 struct DistillProgress {

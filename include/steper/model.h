@@ -390,7 +390,8 @@ double learning_rate(const TrainConfig& c, std::int64_t step);
 struct TrainProgress {
   std::int64_t step = 0, steps = 0;  // steps done, of
   double loss = 0, lr = 0, grad_norm = 0;
-  double tokens_per_second = 0, ms_per_step = 0, seconds = 0;
+  double tokens_per_second = 0, ms_per_step = 0;  // of this process
+  double seconds = 0;  // training time so far, the processes before a resume included
 };
 
 // One micro-batch's work: the loss to back-propagate (already divided by

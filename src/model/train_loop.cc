@@ -52,7 +52,7 @@ void load_adapters(CausalLM& model, const std::string& path) {
 }
 
 void save_checkpoint(CausalLM& model, torch::optim::AdamW& opt, const std::string& dir, const std::string& tokenizer_file,
-                     const std::string& run_key, std::int64_t step, bool last, const ExtraParams* extra) {
+                     const std::string& run_key, std::int64_t step, double seconds, bool last, const ExtraParams* extra) {
   const bool lora = has_lora(model);
   if (lora && last) merge_lora(model);
   save_model(model, dir, tokenizer_file);
@@ -66,7 +66,7 @@ void save_checkpoint(CausalLM& model, torch::optim::AdamW& opt, const std::strin
   std::filesystem::rename(dir + "/" + kOptimizerFile + ".partial", dir + "/" + kOptimizerFile);
   // Written last: it vouches for the files above.
   std::ofstream out(dir + "/" + kStateFile + ".partial");
-  out << json{{"step", step}, {"run_key", run_key}}.dump(2) << "\n";
+  out << json{{"step", step}, {"run_key", run_key}, {"seconds", seconds}}.dump(2) << "\n";
   out.close();
   if (!out) throw RuntimeError(dir + "/" + kStateFile + ": cannot write");
   std::filesystem::rename(dir + "/" + kStateFile + ".partial", dir + "/" + kStateFile);
@@ -109,6 +109,7 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
   torch::optim::AdamW opt(std::move(groups), options(c.weight_decay));
 
   std::int64_t start = 0;
+  double earlier_seconds = 0;  // training time of the processes before this one
   const std::string state_path = out_dir + "/" + kStateFile;
   if (std::filesystem::exists(state_path)) {
     json state = json::parse(std::ifstream(state_path), nullptr, false);
@@ -118,6 +119,7 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
                        std::string("\n  hint: choose another --out, or --overwrite to start over"));
     }
     start = state["step"].get<std::int64_t>();
+    earlier_seconds = state.value("seconds", 0.0);
     LoadedModel saved = load_model(out_dir, model->model->embed_tokens->weight.device(),
                                    model->model->embed_tokens->weight.scalar_type());
     {
@@ -166,12 +168,12 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
     const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
     const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     TrainProgress p{step + 1, c.steps, loss_sum / c.grad_accum, lr, norm,
-                    static_cast<double>(tokens_seen) / total_s, 1000 * step_s, total_s};
+                    static_cast<double>(tokens_seen) / total_s, 1000 * step_s, earlier_seconds + total_s};
     bool go_on = on_progress ? on_progress(p) : true;
     if (parallel) go_on = parallel->sum(go_on ? 0.0 : 1.0) == 0;  // one rank stopping stops all
     const bool last = step + 1 == c.steps;
     if (writer && (last || !go_on || (c.save_every > 0 && (step + 1) % c.save_every == 0))) {
-      save_checkpoint(model, opt, out_dir, tokenizer_file, run_key, step + 1, last, extra);
+      save_checkpoint(model, opt, out_dir, tokenizer_file, run_key, step + 1, p.seconds, last, extra);
     }
     if (!go_on) return step + 1;
   }

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 #include <algorithm>
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "steper/model.h"
 #include "test_util.h"
@@ -68,6 +70,32 @@ TEST(TrainLoop, ResumeReproducesTheUninterruptedRunExactly) {
   // A finished run resumed does nothing more; the checkpoint is a model folder.
   EXPECT_TRUE(run(dir / "b", 1000).empty());
   EXPECT_EQ(load_model(dir / "b").config.hidden_size, 32);
+}
+
+TEST(TrainLoop, AResumedRunCountsTheTrainingTimeOfTheRunsBefore) {
+  testing::TempDir dir;
+  std::vector<double> seconds;
+  auto run_timed = [&](std::int64_t stop_at, int sleep_ms) {
+    torch::manual_seed(1);
+    CausalLM m(small());
+    PackedTokens data = corpus();
+    TrainConfig t = config();
+    train_loop(m, t, dir / "r", "", "k",
+               [&](std::int64_t step, int k) { return language_model_step(m, data, step * t.grad_accum + k, t.batch_size, t.seed); },
+               [&](const TrainProgress& p) {
+                 std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+                 seconds.push_back(p.seconds);
+                 return p.step < stop_at;
+               });
+  };
+  run_timed(4, 100);  // checkpoint at step 4 after at least 0.3 s of training
+  const double before = seconds.back();
+  ASSERT_GE(before, 0.3);
+  seconds.clear();
+  run_timed(1000, 0);
+  ASSERT_EQ(seconds.size(), 8u);
+  EXPECT_GE(seconds.front(), before);  // not this process's first step alone
+  EXPECT_TRUE(std::is_sorted(seconds.begin(), seconds.end()));
 }
 
 TEST(TrainLoop, RefusesToResumeAnotherRun) {
