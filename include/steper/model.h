@@ -204,6 +204,10 @@ struct LoraAdapter {
   double scale = 0;
 };
 
+// x W^T + b over the last dimension of x, as torch::nn::functional::linear
+// (b may be undefined).
+torch::Tensor dense(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b = {});
+
 // The projection `l` named `name`, through its adapter when it has one.
 torch::Tensor project(torch::nn::Linear& l, const std::map<std::string, LoraAdapter>& lora, const char* name,
                       const torch::Tensor& x);
@@ -467,14 +471,19 @@ class DataParallel {
   int rank_ = 0, world_ = 1;
 };
 
+struct TrainResult {
+  std::int64_t steps = 0;  // steps done, by this process and the ones before it
+  double seconds = 0;      // training time, the processes before a resume included
+};
+
 // With `parallel`, each rank computes its share of the global batch (its
 // micro() must pick it), gradients are averaged before the step, the loss
 // shown is the mean over ranks, and only rank 0 writes checkpoints.
-std::int64_t train_loop(CausalLM& model, const TrainConfig& config, const std::string& out_dir,
-                        const std::string& tokenizer_file, const std::string& run_key,
-                        const std::function<MicroStep(std::int64_t step, int micro)>& micro,
-                        const std::function<bool(const TrainProgress&)>& on_progress, ExtraParams* extra = nullptr,
-                        DataParallel* parallel = nullptr);
+TrainResult train_loop(CausalLM& model, const TrainConfig& config, const std::string& out_dir,
+                       const std::string& tokenizer_file, const std::string& run_key,
+                       const std::function<MicroStep(std::int64_t step, int micro)>& micro,
+                       const std::function<bool(const TrainProgress&)>& on_progress, ExtraParams* extra = nullptr,
+                       DataParallel* parallel = nullptr);
 
 // Plain next-token language modelling over a corpus of texts, packed:
 // each text is BOS + tokens + EOS, all concatenated and cut into rows of

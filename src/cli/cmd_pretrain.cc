@@ -87,7 +87,7 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
   if (rank == 0) log.open(a.out + "/train_log.jsonl", std::ios::app);
   Progress progress("train", "steps", !g.quiet && rank == 0);
   StopOnInterrupt interrupt;
-  std::int64_t done = model::train_loop(
+  const std::int64_t done = model::train_loop(
       net, tc, a.out, text::find_tokenizer_file(a.tokenizer), run_key,
       // Rank r takes micro-batch r of each group of `world`: together the
       // ranks cover what one process with a world-times-larger batch would.
@@ -104,7 +104,7 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
         progress.update(static_cast<std::uint64_t>(p.step), static_cast<double>(p.step) / static_cast<double>(p.steps), extra);
         return !StopOnInterrupt::stop_requested();
       },
-      nullptr, parallel.get());
+      nullptr, parallel.get()).steps;
   if (done < tc.steps) {
     progress.abandon();
     throw Interrupted("interrupted at step " + std::to_string(done) + " of " + std::to_string(tc.steps) +

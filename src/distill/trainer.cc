@@ -228,12 +228,9 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
   std::filesystem::create_directories(out_dir);
   std::ofstream metrics(out_dir + "/metrics.jsonl", std::ios::app);
   std::string tokenizer_file = text::find_tokenizer_file(init_dir);
-  const auto t0 = std::chrono::steady_clock::now();
-  double trained_seconds = -1;  // the loop's count, which a resume carries on
-  report.steps = model::train_loop(
+  const model::TrainResult trained = model::train_loop(
       m.model, tc, out_dir, tokenizer_file, run_key, micro,
       [&](const model::TrainProgress& p) {
-        trained_seconds = p.seconds;
         DistillProgress d{p, last, weights.weights(), -1};
         if (!writer) return on_progress ? on_progress(d) : true;
         if (o.eval_every > 0 && (p.step % o.eval_every == 0 || p.step == p.steps)) d.eval_loss = evaluate();
@@ -248,7 +245,8 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
         return on_progress ? on_progress(d) : true;
       },
       &extra, o.parallel);
-  report.seconds = trained_seconds >= 0 ? trained_seconds : std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  report.steps = trained.steps;
+  report.seconds = trained.seconds;
   return report;
 }
 

@@ -31,6 +31,19 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   return weight * in_dtype(xf, x.scalar_type());
 }
 
+torch::Tensor dense(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+  // One row (decoding one token): a matrix-vector product. OpenBLAS takes a
+  // 1-row x W^T through its small-matrix GEMM, which walks W across rows;
+  // gemv reads each row of W once, in order. The 2048 x 256 output layer took
+  // 163 us as a GEMM and 28 us as a gemv (one thread, this machine).
+  if (x.numel() != w.size(1)) return F::linear(x, w, b);
+  std::vector<std::int64_t> sizes = x.sizes().vec();
+  sizes.back() = w.size(0);
+  torch::Tensor y = torch::mv(w, x.reshape({-1}));
+  if (b.defined()) y = y + b;
+  return y.view(sizes);
+}
+
 namespace {
 torch::nn::Linear linear(std::int64_t in, std::int64_t out, bool bias) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
@@ -156,7 +169,7 @@ torch::Tensor CausalLMImpl::hidden(const torch::Tensor& ids, const torch::Tensor
 }
 
 torch::Tensor CausalLMImpl::logits(const torch::Tensor& h) {
-  return lm_head ? lm_head(h) : torch::nn::functional::linear(h, model->embed_tokens->weight);
+  return dense(h, lm_head ? lm_head->weight : model->embed_tokens->weight);
 }
 
 torch::Tensor CausalLMImpl::forward(const torch::Tensor& ids, const torch::Tensor& positions,

@@ -46,7 +46,7 @@ void each_adapter(CausalLM& model, F f) {
 
 torch::Tensor project(torch::nn::Linear& l, const std::map<std::string, LoraAdapter>& lora, const char* name,
                       const torch::Tensor& x) {
-  torch::Tensor y = l(x);
+  torch::Tensor y = dense(x, l->weight, l->bias);
   if (lora.empty()) return y;
   auto it = lora.find(name);
   if (it == lora.end()) return y;

@@ -82,10 +82,10 @@ double learning_rate(const TrainConfig& c, std::int64_t step) {
   return min_lr + 0.5 * (c.lr - min_lr) * (1 + std::cos(M_PI * progress));
 }
 
-std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string& out_dir, const std::string& tokenizer_file,
-                        const std::string& run_key, const std::function<MicroStep(std::int64_t, int)>& micro,
-                        const std::function<bool(const TrainProgress&)>& on_progress, ExtraParams* extra,
-                        DataParallel* parallel) {
+TrainResult train_loop(CausalLM& model, const TrainConfig& c, const std::string& out_dir, const std::string& tokenizer_file,
+                       const std::string& run_key, const std::function<MicroStep(std::int64_t, int)>& micro,
+                       const std::function<bool(const TrainProgress&)>& on_progress, ExtraParams* extra,
+                       DataParallel* parallel) {
   if (c.steps < 1 || c.batch_size < 1 || c.grad_accum < 1) throw InputError("steps, batch size and accumulation must be >= 1");
   // Frozen weights (under LoRA) stay out of the optimizer; the adapters
   // join the undecayed group.
@@ -143,6 +143,7 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
   model->train();
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t tokens_seen = 0;
+  TrainResult result{start, earlier_seconds};
   for (std::int64_t step = start; step < c.steps; ++step) {
     const auto ts = std::chrono::steady_clock::now();
     const double lr = learning_rate(c, step);
@@ -169,15 +170,16 @@ std::int64_t train_loop(CausalLM& model, const TrainConfig& c, const std::string
     const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     TrainProgress p{step + 1, c.steps, loss_sum / c.grad_accum, lr, norm,
                     static_cast<double>(tokens_seen) / total_s, 1000 * step_s, earlier_seconds + total_s};
+    result = {p.step, p.seconds};
     bool go_on = on_progress ? on_progress(p) : true;
     if (parallel) go_on = parallel->sum(go_on ? 0.0 : 1.0) == 0;  // one rank stopping stops all
     const bool last = step + 1 == c.steps;
     if (writer && (last || !go_on || (c.save_every > 0 && (step + 1) % c.save_every == 0))) {
       save_checkpoint(model, opt, out_dir, tokenizer_file, run_key, step + 1, p.seconds, last, extra);
     }
-    if (!go_on) return step + 1;
+    if (!go_on) break;
   }
-  return c.steps;
+  return result;
 }
 
 PackedTokens::PackedTokens(std::vector<int> stream, int seq_len) : stream_(std::move(stream)), seq_len_(seq_len) {

@@ -234,18 +234,16 @@ std::string Experiment::pretrain_stage(const std::string& who, const ModelSpec& 
     model::CausalLM net(mc);
     say(stage + ": " + std::to_string(mc.parameter_count()) + " parameters, " + std::to_string(packed.tokens()) + " tokens, " +
         std::to_string(tc.steps) + " steps");
-    double seconds = 0;  // the loop's count, which a resume carries on
-    const std::int64_t done = model::train_loop(
+    const model::TrainResult done = model::train_loop(
         net, tc, path(dir), text::find_tokenizer_file(tokenizer_), book_.key(stage) + ":" + stage,
         [&](std::int64_t step, int) { return model::language_model_step(net, packed, step, tc.batch_size, tc.seed); },
         [&](const model::TrainProgress& p) {
-          seconds = p.seconds;
           char d[96];
           std::snprintf(d, sizeof d, "loss %.3f  %.0f tok/s", p.loss, p.tokens_per_second);
           return progress(stage, static_cast<double>(p.step) / static_cast<double>(p.steps), d);
         });
-    if (done < tc.steps) stopped(stage);
-    return json{{"parameters", mc.parameter_count()}, {"seconds", seconds}};
+    if (done.steps < tc.steps) stopped(stage);
+    return json{{"parameters", mc.parameter_count()}, {"seconds", done.seconds}};
   });
   if (book_.skipped(stage)) say(stage + ": done before (" + std::to_string(r.value("parameters", 0)) + " parameters)");
   return path(dir);

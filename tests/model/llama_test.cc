@@ -68,6 +68,39 @@ TEST(Llama, KVCacheDecodingMatchesFullForwardWithMixedLengths) {
   EXPECT_EQ(cache.length(), L);
 }
 
+// Decoding one sequence takes the matrix-vector path of every projection.
+TEST(Llama, KVCacheDecodingOfOneSequenceMatchesFullForward) {
+  torch::manual_seed(1);
+  CausalLM m(tiny(/*tied=*/true));
+  m->eval();
+  torch::NoGradGuard no_grad;
+  torch::Tensor ids = torch::tensor(kSeqs[0]).unsqueeze(0);  // [1,L]
+  const std::int64_t L = ids.size(1);
+  torch::Tensor full = m->forward(ids);
+  KVCache cache(m->config, 1, L, torch::kCPU, torch::kFloat32);
+  for (std::int64_t t = 0; t < L; ++t) {
+    torch::Tensor step = m->forward(ids.narrow(1, t, 1), torch::full({1, 1}, t, torch::kLong), {}, &cache);
+    EXPECT_LT((step[0][0] - full[0][t]).abs().max().item<float>(), 1e-5f) << "position " << t;
+  }
+}
+
+TEST(Llama, DenseMatchesLinearForOneRowAndMany) {
+  torch::manual_seed(2);
+  torch::Tensor w = torch::randn({7, 5}, torch::requires_grad()), b = torch::randn({7}, torch::requires_grad());
+  for (auto shape : {std::vector<std::int64_t>{1, 1, 5}, std::vector<std::int64_t>{5}, std::vector<std::int64_t>{3, 2, 5}}) {
+    torch::Tensor x = torch::randn(shape);
+    for (bool bias : {false, true}) {
+      torch::Tensor bb = bias ? b : torch::Tensor();
+      torch::Tensor want = torch::nn::functional::linear(x, w, bb), got = dense(x, w, bb);
+      ASSERT_EQ(got.sizes(), want.sizes());
+      EXPECT_TRUE(torch::allclose(got, want, 1e-5, 1e-6));
+      // Gradients reach the weight through either path (LoRA and training use it).
+      auto gw = torch::autograd::grad({want.sum()}, {w})[0], gd = torch::autograd::grad({got.sum()}, {w})[0];
+      EXPECT_TRUE(torch::allclose(gd, gw, 1e-5, 1e-6));
+    }
+  }
+}
+
 TEST(Llama, PaddingDoesNotChangeAnyRowsLogits) {
   torch::manual_seed(1);
   CausalLM m(tiny(/*tied=*/true, /*kv_heads=*/1));

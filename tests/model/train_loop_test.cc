@@ -98,6 +98,31 @@ TEST(TrainLoop, AResumedRunCountsTheTrainingTimeOfTheRunsBefore) {
   EXPECT_TRUE(std::is_sorted(seconds.begin(), seconds.end()));
 }
 
+// A finished checkpoint run again (a pipeline stage that stopped after
+// training but before recording it) reports the steps and time it took,
+// not zero.
+TEST(TrainLoop, AFinishedRunGivesItsStepsAndTimeAgain) {
+  testing::TempDir dir;
+  auto train = [&] {
+    torch::manual_seed(1);
+    CausalLM m(small());
+    PackedTokens data = corpus();
+    TrainConfig t = config();
+    return train_loop(m, t, dir / "f", "", "k",
+                      [&](std::int64_t step, int k) { return language_model_step(m, data, step * t.grad_accum + k, t.batch_size, t.seed); },
+                      [](const TrainProgress&) {
+                        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                        return true;
+                      });
+  };
+  const TrainResult first = train();
+  EXPECT_EQ(first.steps, config().steps);
+  ASSERT_GE(first.seconds, 0.2);
+  const TrainResult again = train();
+  EXPECT_EQ(again.steps, first.steps);
+  EXPECT_NEAR(again.seconds, first.seconds, 1e-3);
+}
+
 TEST(TrainLoop, RefusesToResumeAnotherRun) {
   testing::TempDir dir;
   run(dir / "a", 2);
