@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -40,19 +41,25 @@ TrainConfig config() {
   return t;
 }
 
-// Losses of a run into `dir`, stopping (with a checkpoint) after `stop_at` steps.
-std::vector<double> run(const std::string& dir, std::int64_t stop_at, const std::string& key = "k") {
+// The small model trained on the corpus into `dir`, from its checkpoint there if any.
+TrainResult train_into(const std::string& dir, const std::function<bool(const TrainProgress&)>& on_progress,
+                       const std::string& key = "k") {
   torch::manual_seed(1);
   CausalLM m(small());
   PackedTokens data = corpus();
   TrainConfig t = config();
+  return train_loop(m, t, dir, "", key,
+                    [&](std::int64_t step, int k) { return language_model_step(m, data, step * t.grad_accum + k, t.batch_size, t.seed); },
+                    on_progress);
+}
+
+// Losses of a run into `dir`, stopping (with a checkpoint) after `stop_at` steps.
+std::vector<double> run(const std::string& dir, std::int64_t stop_at, const std::string& key = "k") {
   std::vector<double> losses;
-  train_loop(m, t, dir, "", key,
-             [&](std::int64_t step, int k) { return language_model_step(m, data, step * t.grad_accum + k, t.batch_size, t.seed); },
-             [&](const TrainProgress& p) {
-               losses.push_back(p.loss);
-               return p.step < stop_at;
-             });
+  train_into(dir, [&](const TrainProgress& p) {
+    losses.push_back(p.loss);
+    return p.step < stop_at;
+  }, key);
   return losses;
 }
 
@@ -76,17 +83,11 @@ TEST(TrainLoop, AResumedRunCountsTheTrainingTimeOfTheRunsBefore) {
   testing::TempDir dir;
   std::vector<double> seconds;
   auto run_timed = [&](std::int64_t stop_at, int sleep_ms) {
-    torch::manual_seed(1);
-    CausalLM m(small());
-    PackedTokens data = corpus();
-    TrainConfig t = config();
-    train_loop(m, t, dir / "r", "", "k",
-               [&](std::int64_t step, int k) { return language_model_step(m, data, step * t.grad_accum + k, t.batch_size, t.seed); },
-               [&](const TrainProgress& p) {
-                 std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
-                 seconds.push_back(p.seconds);
-                 return p.step < stop_at;
-               });
+    train_into(dir / "r", [&](const TrainProgress& p) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+      seconds.push_back(p.seconds);
+      return p.step < stop_at;
+    });
   };
   run_timed(4, 100);  // checkpoint at step 4 after at least 0.3 s of training
   const double before = seconds.back();
@@ -104,16 +105,10 @@ TEST(TrainLoop, AResumedRunCountsTheTrainingTimeOfTheRunsBefore) {
 TEST(TrainLoop, AFinishedRunGivesItsStepsAndTimeAgain) {
   testing::TempDir dir;
   auto train = [&] {
-    torch::manual_seed(1);
-    CausalLM m(small());
-    PackedTokens data = corpus();
-    TrainConfig t = config();
-    return train_loop(m, t, dir / "f", "", "k",
-                      [&](std::int64_t step, int k) { return language_model_step(m, data, step * t.grad_accum + k, t.batch_size, t.seed); },
-                      [](const TrainProgress&) {
-                        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-                        return true;
-                      });
+    return train_into(dir / "f", [](const TrainProgress&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      return true;
+    });
   };
   const TrainResult first = train();
   EXPECT_EQ(first.steps, config().steps);
