@@ -3,12 +3,18 @@
 // mode on Debian's python3-torch (same LibTorch), run in the same session.
 // Also the training's achieved GFLOP/s as a share of a plain matmul's.
 //
-//   build/bench/model_bench [--steps N] [--decode N]
+// The machine's speed drifts by tens of percent within minutes (a shared
+// VM), so each size is measured in rounds, steper then Python in each, and
+// the ratios reported are the median over rounds with their range.
+//
+//   build/bench/model_bench [--steps N] [--decode N] [--rounds N]
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -59,14 +65,24 @@ nlohmann::json python_side(const Size& s, int steps, int decode) {
   return nlohmann::json::parse(out);
 }
 
+// Median and range of a few figures, as "1.23x (1.10-1.31 over 3 rounds)".
+std::string summary(std::vector<double> v, const char* unit) {
+  std::sort(v.begin(), v.end());
+  const double median = v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f%s (%.2f-%.2f over %zu rounds)", median, unit, v.front(), v.back(), v.size());
+  return buf;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int steps = 10, decode = 128;
+  int steps = 10, decode = 128, rounds = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--steps") steps = std::stoi(argv[i + 1]);
     else if (k == "--decode") decode = std::stoi(argv[i + 1]);
+    else if (k == "--rounds") rounds = std::max(1, std::stoi(argv[i + 1]));
   }
   steper::model::tune_allocator();  // as the steper program does
   if (std::string w = steper::model::blas_warning(); !w.empty()) std::printf("WARNING: %s\n", w.c_str());
@@ -75,59 +91,70 @@ int main(int argc, char** argv) {
               kBatch, kSeq, torch::get_num_threads(), peak);
   for (const Size& s : kSizes) {
     steper::model::ModelConfig c = config_of(s);
-    torch::manual_seed(0);
-    steper::model::CausalLM m(c);
-    // Weight decay on every parameter, exactly as model_bench.py does.
-    torch::optim::AdamW opt(m->parameters(), torch::optim::AdamWOptions(1e-3).betas({0.9, 0.95}).weight_decay(0.1));
-    torch::Tensor data = torch::randint(0, c.vocab_size, {kBatch, kSeq + 1});
-    auto step = [&] {
-      torch::Tensor logits = m->forward(data.narrow(1, 0, kSeq));
-      torch::Tensor loss = torch::nn::functional::cross_entropy(logits.reshape({-1, c.vocab_size}), data.narrow(1, 1, kSeq).reshape({-1}));
-      opt.zero_grad();
-      loss.backward();
-      torch::nn::utils::clip_grad_norm_(m->parameters(), 1.0);
-      opt.step();
-    };
-    for (int i = 0; i < 3; ++i) step();
-    auto t = Clock::now();
-    for (int i = 0; i < steps; ++i) step();
-    const double train_tps = steps * kBatch * kSeq / since(t);
-    // 6 N per token for the matrices, 12 L T C for attention (fwd + bwd).
-    const double flops_per_token = 6.0 * static_cast<double>(c.parameter_count()) + 12.0 * s.layers * kSeq * s.dim;
-    const double train_gflops = train_tps * flops_per_token / 1e9;
-
-    // Decoding: batch 1, and 32 prompts at once, greedy, 16-token prompts.
-    struct IdTokenizer final : steper::text::Tokenizer {
-      int v;
-      explicit IdTokenizer(int vocab) : v(vocab) {}
-      std::vector<int> encode(const std::string& s) const override {
-        std::vector<int> ids;
-        for (unsigned char ch : s) ids.push_back(ch % v);
-        return ids;
-      }
-      std::string decode(const std::vector<int>&) const override { return {}; }
-      int vocab_size() const override { return v; }
-      int bos_id() const override { return -1; }
-      int eos_id() const override { return -1; }
-      std::string kind() const override { return "ids"; }
-    } tok(c.vocab_size);
-    steper::model::GenerateOptions g;
-    g.max_new_tokens = decode;
-    g.stop_at_eos = false;
-    steper::model::GenerateStats one, many;
-    steper::model::generate(m, tok, {"0123456789abcdef"}, g, &one);
-    std::vector<std::string> prompts(32, "0123456789abcdef");
-    steper::model::generate(m, tok, prompts, g, &many);
-    const double decode1 = static_cast<double>(one.new_tokens) / one.seconds;
-    const double decode32 = static_cast<double>(many.new_tokens) / many.seconds;
-
-    nlohmann::json py = python_side(s, steps, decode);
-    const double py_train = py["train_tokens_per_s"], py_decode = py["decode_tokens_per_s"];
+    std::vector<double> train_ratio, decode_ratio, share, batch_gain;
     std::printf("%s model (%.2fM parameters)\n", s.name, static_cast<double>(c.parameter_count()) / 1e6);
-    std::printf("  training   steper %8.0f tok/s   python %8.0f tok/s   steper/python %.2fx\n", train_tps, py_train, train_tps / py_train);
-    std::printf("  training   %.1f GFLOP/s achieved = %.0f%% of the plain matmul\n", train_gflops, 100 * train_gflops / peak);
-    std::printf("  decode b=1 steper %8.0f tok/s   python %8.0f tok/s   steper/python %.2fx\n", decode1, py_decode, decode1 / py_decode);
-    std::printf("  decode b=32 steper %7.0f tok/s   (%.1fx batch 1)\n\n", decode32, decode32 / decode1);
+    for (int round = 0; round < rounds; ++round) {
+      torch::manual_seed(0);
+      steper::model::CausalLM m(c);
+      // Weight decay on every parameter, exactly as model_bench.py does.
+      torch::optim::AdamW opt(m->parameters(), torch::optim::AdamWOptions(1e-3).betas({0.9, 0.95}).weight_decay(0.1));
+      torch::Tensor data = torch::randint(0, c.vocab_size, {kBatch, kSeq + 1});
+      auto step = [&] {
+        torch::Tensor logits = m->forward(data.narrow(1, 0, kSeq));
+        torch::Tensor loss = torch::nn::functional::cross_entropy(logits.reshape({-1, c.vocab_size}), data.narrow(1, 1, kSeq).reshape({-1}));
+        opt.zero_grad();
+        loss.backward();
+        torch::nn::utils::clip_grad_norm_(m->parameters(), 1.0);
+        opt.step();
+      };
+      for (int i = 0; i < 3; ++i) step();
+      auto t = Clock::now();
+      for (int i = 0; i < steps; ++i) step();
+      const double train_tps = steps * kBatch * kSeq / since(t);
+      // 6 N per token for the matrices, 12 L T C for attention (fwd + bwd).
+      const double flops_per_token = 6.0 * static_cast<double>(c.parameter_count()) + 12.0 * s.layers * kSeq * s.dim;
+      const double train_gflops = train_tps * flops_per_token / 1e9;
+
+      // Decoding: batch 1, and 32 prompts at once, greedy, 16-token prompts.
+      struct IdTokenizer final : steper::text::Tokenizer {
+        int v;
+        explicit IdTokenizer(int vocab) : v(vocab) {}
+        std::vector<int> encode(const std::string& str) const override {
+          std::vector<int> ids;
+          for (unsigned char ch : str) ids.push_back(ch % v);
+          return ids;
+        }
+        std::string decode(const std::vector<int>&) const override { return {}; }
+        int vocab_size() const override { return v; }
+        int bos_id() const override { return -1; }
+        int eos_id() const override { return -1; }
+        std::string kind() const override { return "ids"; }
+      } tok(c.vocab_size);
+      steper::model::GenerateOptions g;
+      g.max_new_tokens = decode;
+      g.stop_at_eos = false;
+      steper::model::GenerateStats one, many;
+      steper::model::generate(m, tok, {"0123456789abcdef"}, g, &one);
+      std::vector<std::string> prompts(32, "0123456789abcdef");
+      steper::model::generate(m, tok, prompts, g, &many);
+      const double decode1 = static_cast<double>(one.new_tokens) / one.seconds;
+      const double decode32 = static_cast<double>(many.new_tokens) / many.seconds;
+
+      nlohmann::json py = python_side(s, steps, decode);
+      const double py_train = py["train_tokens_per_s"], py_decode = py["decode_tokens_per_s"];
+      std::printf("  round %d  training steper %6.0f  python %6.0f tok/s (%.2fx, %.0f%% of matmul)   decode b=1 steper %5.0f  python %5.0f tok/s (%.2fx)   b=32 %6.0f tok/s\n",
+                  round + 1, train_tps, py_train, train_tps / py_train, 100 * train_gflops / peak, decode1, py_decode,
+                  decode1 / py_decode, decode32);
+      std::fflush(stdout);
+      train_ratio.push_back(train_tps / py_train);
+      decode_ratio.push_back(decode1 / py_decode);
+      share.push_back(100 * train_gflops / peak);
+      batch_gain.push_back(decode32 / decode1);
+    }
+    std::printf("  training   steper/python %s\n", summary(train_ratio, "x").c_str());
+    std::printf("  training   GFLOP/s / plain matmul's  %s\n", summary(share, "%").c_str());
+    std::printf("  decode b=1 steper/python %s\n", summary(decode_ratio, "x").c_str());
+    std::printf("  decode b=32 / b=1        %s\n\n", summary(batch_gain, "x").c_str());
   }
   return 0;
 }

@@ -23,6 +23,10 @@ if(NOT TARGET Torch::torch)
   set_target_properties(Torch::torch PROPERTIES INTERFACE_COMPILE_OPTIONS "${_steper_torch_flags}")
 endif()
 
+# BLAS: the attention kernel calls sgemm_ itself. Linked by its soname
+# (libblas.so.3), which resolves to the BLAS LibTorch loads (OpenBLAS here).
+find_package(BLAS REQUIRED)
+
 # SentencePiece ships a pkg-config file only.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(sentencepiece REQUIRED IMPORTED_TARGET sentencepiece)

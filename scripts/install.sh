@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libtorch-dev libopenblas0-pthread libgloo-dev   # model and training (OpenBLAS: 25x faster matmuls than reference BLAS)
+  libtorch-dev libopenblas0-pthread libblas-dev libgloo-dev   # model and training (OpenBLAS: 25x faster matmuls than reference BLAS)
   libxapian-dev xapian-tools                       # BM25 index, xapian-tcpsrv remote shards
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libsentencepiece-dev
   libgtest-dev libgmock-dev libbenchmark-dev

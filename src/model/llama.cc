@@ -10,6 +10,7 @@
 //   heads), scores and softmax in float32 whatever the model dtype.
 #include <cmath>
 
+#include "causal_attention.h"
 #include "rope.h"
 #include "steper/model.h"
 
@@ -68,6 +69,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   q = apply_rope(q, cos, sin) * (1.0 / std::sqrt(static_cast<double>(head_dim)));
   k = apply_rope(k, cos, sin);
   if (cache) std::tie(k, v) = cache->append(layer, k, v);  // [B,K,S,D]
+  // A plain causal mask ([T,S]) over several queries: the block-wise kernel,
+  // which skips the masked keys and keeps no scores (causal_attention.cc).
+  if (mask.defined() && mask.dim() == 2 && fused_attention_supports(q, k, v)) {
+    return project(o_proj, lora, "o_proj", fused_causal_attention(q, k, v).transpose(1, 2).reshape({B, T, heads * head_dim}));
+  }
   // Grouped-query attention without repeating keys and values: the G = H/K
   // query heads that share a key/value head are stacked along T, so one
   // matmul per key/value head serves them all. (Repeating k and v copied
