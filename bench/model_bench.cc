@@ -7,7 +7,7 @@
 // VM), so each size is measured in rounds, steper then Python in each, and
 // the ratios reported are the median over rounds with their range.
 //
-//   build/bench/model_bench [--steps N] [--decode N] [--rounds N]
+//   build/bench/model_bench [--steps N] [--decode N] [--rounds N] [--threads N]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
     if (k == "--steps") steps = std::stoi(argv[i + 1]);
     else if (k == "--decode") decode = std::stoi(argv[i + 1]);
     else if (k == "--rounds") rounds = std::max(1, std::stoi(argv[i + 1]));
+    else if (k == "--threads") torch::set_num_threads(std::stoi(argv[i + 1]));  // steper's side only
   }
   steper::model::tune_allocator();  // as the steper program does
   if (std::string w = steper::model::blas_warning(); !w.empty()) std::printf("WARNING: %s\n", w.c_str());

@@ -29,10 +29,11 @@ extern "C" void sgemm_(const char* transa, const char* transb, const int* m, con
                        const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
                        const int* ldc);
 
-// The element-wise loops are compiled for AVX2 + FMA too and picked at load
-// time (an ifunc), since the build itself targets plain x86-64.
+// The element-wise loops are compiled for AVX2 too and picked at load time
+// (an ifunc), since the build itself targets plain x86-64. (A clone for
+// "arch=haswell" would be picked on Haswell chips alone, not on later ones.)
 #if defined(__x86_64__) && defined(__linux__)
-#define STEPER_VECTOR_CLONES __attribute__((target_clones("arch=haswell", "default")))
+#define STEPER_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define STEPER_VECTOR_CLONES
 #endif
@@ -78,7 +79,7 @@ STEPER_VECTOR_CLONES void softmax_rows(float* s, int rows, int L, int first, flo
     const int n = std::min(first + r, L);
     float m = row[0];
 #pragma omp simd reduction(max : m)
-    for (int i = 0; i < n; ++i) m = std::max(m, row[i]);
+    for (int i = 0; i < n; ++i) m = m > row[i] ? m : row[i];  // (std::max, through references, stays scalar)
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (int i = 0; i < n; ++i) {
