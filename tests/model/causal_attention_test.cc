@@ -80,4 +80,19 @@ TEST(FusedAttention, LargeScoresStayFinite) {
   expect_close(got, reference(q, k, v), 1e-4, "output");
 }
 
+// With two intra-op threads the (batch, head) units run side by side, each
+// calling BLAS: the result must not change.
+TEST(FusedAttention, TwoThreadsGiveTheSameGradients) {
+  torch::manual_seed(5);
+  torch::Tensor q = torch::randn({3, 4, 70, 16}).requires_grad_(), k = torch::randn({3, 2, 70, 16}).requires_grad_(),
+                v = torch::randn({3, 2, 70, 16}).requires_grad_(), g = torch::randn({3, 4, 70, 16});
+  auto grads = [&] { return torch::autograd::grad({fused_causal_attention(q, k, v)}, {q, k, v}, {g}); };
+  const int before = torch::get_num_threads();
+  const auto one = grads();
+  torch::set_num_threads(2);
+  const auto two = grads();
+  torch::set_num_threads(before);
+  for (int i = 0; i < 3; ++i) expect_close(two[static_cast<std::size_t>(i)], one[static_cast<std::size_t>(i)], 1e-6, "gradient");
+}
+
 }  // namespace
