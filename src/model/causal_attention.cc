@@ -130,10 +130,9 @@ struct View {
 
 torch::Tensor last_dim_contiguous(const torch::Tensor& t) { return t.stride(3) == 1 ? t : t.contiguous(); }
 
-// [B,H,T,D] view over fresh [B,T,H,D] memory.
-torch::Tensor heads_interleaved(std::int64_t B, std::int64_t H, std::int64_t T, std::int64_t D, bool zero) {
-  auto opts = torch::TensorOptions().dtype(torch::kFloat32);
-  return (zero ? torch::zeros({B, T, H, D}, opts) : torch::empty({B, T, H, D}, opts)).transpose(1, 2);
+// [B,H,T,D] view over fresh [B,T,H,D] memory (every element gets written).
+torch::Tensor heads_interleaved(std::int64_t B, std::int64_t H, std::int64_t T, std::int64_t D) {
+  return torch::empty({B, T, H, D}, torch::kFloat32).transpose(1, 2);
 }
 
 struct Shape {
@@ -220,7 +219,7 @@ void backward_kernel(const torch::Tensor& q, const torch::Tensor& k, const torch
 
 std::pair<torch::Tensor, torch::Tensor> attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
   const Shape sh(q, k);
-  torch::Tensor out = heads_interleaved(sh.B, sh.H, sh.T, sh.D, false);
+  torch::Tensor out = heads_interleaved(sh.B, sh.H, sh.T, sh.D);
   torch::Tensor lse = torch::empty({sh.B, sh.H, sh.T}, torch::kFloat32);
   forward_kernel(q, k, v, out, lse);
   return {out, lse};
@@ -239,7 +238,7 @@ struct CausalAttention : torch::autograd::Function<CausalAttention> {
     if (!grads[0].defined()) return {torch::Tensor(), torch::Tensor(), torch::Tensor()};
     const Shape sh(q, k);
     torch::Tensor dout = last_dim_contiguous(grads[0]);
-    torch::Tensor dq = heads_interleaved(sh.B, sh.H, sh.T, sh.D, false);
+    torch::Tensor dq = heads_interleaved(sh.B, sh.H, sh.T, sh.D);
     torch::Tensor dk = torch::zeros({sh.B, sh.K, sh.S, sh.D}, torch::kFloat32);
     torch::Tensor dv = torch::zeros({sh.B, sh.K, sh.S, sh.D}, torch::kFloat32);
     backward_kernel(q, k, v, out, lse, dout, dq, dk, dv);
