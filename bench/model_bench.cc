@@ -65,6 +65,65 @@ nlohmann::json python_side(const Size& s, int steps, int decode) {
   return nlohmann::json::parse(out);
 }
 
+// Token ids straight from bytes: decoding speed needs no real tokenizer.
+struct IdTokenizer final : steper::text::Tokenizer {
+  int v;
+  explicit IdTokenizer(int vocab) : v(vocab) {}
+  std::vector<int> encode(const std::string& str) const override {
+    std::vector<int> ids;
+    for (unsigned char ch : str) ids.push_back(ch % v);
+    return ids;
+  }
+  std::string decode(const std::vector<int>&) const override { return {}; }
+  int vocab_size() const override { return v; }
+  int bos_id() const override { return -1; }
+  int eos_id() const override { return -1; }
+  std::string kind() const override { return "ids"; }
+};
+
+struct SteperFigures {
+  double train_tps, train_gflops, decode1, decode32;  // tokens/s, GFLOP/s, tokens/s at batch 1 and 32
+};
+
+// One round of steper's side: `steps` timed training steps of a fresh model,
+// then greedy decoding of 16-token prompts, one alone and 32 at once.
+SteperFigures measure_steper(const Size& s, int steps, int decode) {
+  const steper::model::ModelConfig c = config_of(s);
+  torch::manual_seed(0);
+  steper::model::CausalLM m(c);
+  // Weight decay on every parameter, exactly as model_bench.py does.
+  torch::optim::AdamW opt(m->parameters(), torch::optim::AdamWOptions(1e-3).betas({0.9, 0.95}).weight_decay(0.1));
+  torch::Tensor data = torch::randint(0, c.vocab_size, {kBatch, kSeq + 1});
+  auto step = [&] {
+    torch::Tensor logits = m->forward(data.narrow(1, 0, kSeq));
+    torch::Tensor loss = torch::nn::functional::cross_entropy(logits.reshape({-1, c.vocab_size}), data.narrow(1, 1, kSeq).reshape({-1}));
+    opt.zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(m->parameters(), 1.0);
+    opt.step();
+  };
+  for (int i = 0; i < 3; ++i) step();
+  auto t = Clock::now();
+  for (int i = 0; i < steps; ++i) step();
+  SteperFigures f;
+  f.train_tps = steps * kBatch * kSeq / since(t);
+  // 6 N per token for the matrices, 12 L T C for attention (fwd + bwd).
+  const double flops_per_token = 6.0 * static_cast<double>(c.parameter_count()) + 12.0 * s.layers * kSeq * s.dim;
+  f.train_gflops = f.train_tps * flops_per_token / 1e9;
+
+  IdTokenizer tok(c.vocab_size);
+  steper::model::GenerateOptions g;
+  g.max_new_tokens = decode;
+  g.stop_at_eos = false;
+  steper::model::GenerateStats one, many;
+  steper::model::generate(m, tok, {"0123456789abcdef"}, g, &one);
+  std::vector<std::string> prompts(32, "0123456789abcdef");
+  steper::model::generate(m, tok, prompts, g, &many);
+  f.decode1 = static_cast<double>(one.new_tokens) / one.seconds;
+  f.decode32 = static_cast<double>(many.new_tokens) / many.seconds;
+  return f;
+}
+
 // Median and range of a few figures, as "1.23x (1.10-1.31 over 3 rounds)".
 std::string summary(std::vector<double> v, const char* unit) {
   std::sort(v.begin(), v.end());
@@ -91,66 +150,21 @@ int main(int argc, char** argv) {
   std::printf("model benchmark: batch %d x %d tokens, AdamW, float32, %d intra-op threads; plain 1024^3 matmul %.1f GFLOP/s\n\n",
               kBatch, kSeq, torch::get_num_threads(), peak);
   for (const Size& s : kSizes) {
-    steper::model::ModelConfig c = config_of(s);
+    const steper::model::ModelConfig c = config_of(s);
     std::vector<double> train_ratio, decode_ratio, share, batch_gain;
     std::printf("%s model (%.2fM parameters)\n", s.name, static_cast<double>(c.parameter_count()) / 1e6);
     for (int round = 0; round < rounds; ++round) {
-      torch::manual_seed(0);
-      steper::model::CausalLM m(c);
-      // Weight decay on every parameter, exactly as model_bench.py does.
-      torch::optim::AdamW opt(m->parameters(), torch::optim::AdamWOptions(1e-3).betas({0.9, 0.95}).weight_decay(0.1));
-      torch::Tensor data = torch::randint(0, c.vocab_size, {kBatch, kSeq + 1});
-      auto step = [&] {
-        torch::Tensor logits = m->forward(data.narrow(1, 0, kSeq));
-        torch::Tensor loss = torch::nn::functional::cross_entropy(logits.reshape({-1, c.vocab_size}), data.narrow(1, 1, kSeq).reshape({-1}));
-        opt.zero_grad();
-        loss.backward();
-        torch::nn::utils::clip_grad_norm_(m->parameters(), 1.0);
-        opt.step();
-      };
-      for (int i = 0; i < 3; ++i) step();
-      auto t = Clock::now();
-      for (int i = 0; i < steps; ++i) step();
-      const double train_tps = steps * kBatch * kSeq / since(t);
-      // 6 N per token for the matrices, 12 L T C for attention (fwd + bwd).
-      const double flops_per_token = 6.0 * static_cast<double>(c.parameter_count()) + 12.0 * s.layers * kSeq * s.dim;
-      const double train_gflops = train_tps * flops_per_token / 1e9;
-
-      // Decoding: batch 1, and 32 prompts at once, greedy, 16-token prompts.
-      struct IdTokenizer final : steper::text::Tokenizer {
-        int v;
-        explicit IdTokenizer(int vocab) : v(vocab) {}
-        std::vector<int> encode(const std::string& str) const override {
-          std::vector<int> ids;
-          for (unsigned char ch : str) ids.push_back(ch % v);
-          return ids;
-        }
-        std::string decode(const std::vector<int>&) const override { return {}; }
-        int vocab_size() const override { return v; }
-        int bos_id() const override { return -1; }
-        int eos_id() const override { return -1; }
-        std::string kind() const override { return "ids"; }
-      } tok(c.vocab_size);
-      steper::model::GenerateOptions g;
-      g.max_new_tokens = decode;
-      g.stop_at_eos = false;
-      steper::model::GenerateStats one, many;
-      steper::model::generate(m, tok, {"0123456789abcdef"}, g, &one);
-      std::vector<std::string> prompts(32, "0123456789abcdef");
-      steper::model::generate(m, tok, prompts, g, &many);
-      const double decode1 = static_cast<double>(one.new_tokens) / one.seconds;
-      const double decode32 = static_cast<double>(many.new_tokens) / many.seconds;
-
+      const SteperFigures f = measure_steper(s, steps, decode);
       nlohmann::json py = python_side(s, steps, decode);
       const double py_train = py["train_tokens_per_s"], py_decode = py["decode_tokens_per_s"];
       std::printf("  round %d  training steper %6.0f  python %6.0f tok/s (%.2fx, %.0f%% of matmul)   decode b=1 steper %5.0f  python %5.0f tok/s (%.2fx)   b=32 %6.0f tok/s\n",
-                  round + 1, train_tps, py_train, train_tps / py_train, 100 * train_gflops / peak, decode1, py_decode,
-                  decode1 / py_decode, decode32);
+                  round + 1, f.train_tps, py_train, f.train_tps / py_train, 100 * f.train_gflops / peak, f.decode1, py_decode,
+                  f.decode1 / py_decode, f.decode32);
       std::fflush(stdout);
-      train_ratio.push_back(train_tps / py_train);
-      decode_ratio.push_back(decode1 / py_decode);
-      share.push_back(100 * train_gflops / peak);
-      batch_gain.push_back(decode32 / decode1);
+      train_ratio.push_back(f.train_tps / py_train);
+      decode_ratio.push_back(f.decode1 / py_decode);
+      share.push_back(100 * f.train_gflops / peak);
+      batch_gain.push_back(f.decode32 / f.decode1);
     }
     std::printf("  training   steper/python %s\n", summary(train_ratio, "x").c_str());
     std::printf("  training   GFLOP/s / plain matmul's  %s\n", summary(share, "%").c_str());
