@@ -7,7 +7,7 @@
 // VM), so each size is measured in rounds, steper then Python in each, and
 // the ratios reported are the median over rounds with their range.
 //
-//   build/bench/model_bench [--steps N] [--decode N] [--rounds N] [--threads N]
+//   build/bench/model_bench [--steps N] [--decode N] [--rounds N] [--threads N] [--size ~1M|~7M] [--trace FILE]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,6 +17,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "steper/model.h"
 
@@ -87,7 +89,7 @@ struct SteperFigures {
 
 // One round of steper's side: `steps` timed training steps of a fresh model,
 // then greedy decoding of 16-token prompts, one alone and 32 at once.
-SteperFigures measure_steper(const Size& s, int steps, int decode) {
+SteperFigures measure_steper(const Size& s, int steps, int decode, const std::string& trace) {
   const steper::model::ModelConfig c = config_of(s);
   torch::manual_seed(0);
   steper::model::CausalLM m(c);
@@ -103,6 +105,10 @@ SteperFigures measure_steper(const Size& s, int steps, int decode) {
     opt.step();
   };
   for (int i = 0; i < 3; ++i) step();
+  if (!trace.empty()) {  // LibTorch's op-level profile of a few steps, as a chrome://tracing file
+    torch::autograd::profiler::RecordProfile guard(trace);
+    for (int i = 0; i < 3; ++i) step();
+  }
   auto t = Clock::now();
   for (int i = 0; i < steps; ++i) step();
   SteperFigures f;
@@ -137,11 +143,15 @@ std::string summary(std::vector<double> v, const char* unit) {
 
 int main(int argc, char** argv) {
   int steps = 10, decode = 128, rounds = 3;
+  std::string only;   // one size's name, to profile it alone
+  std::string trace;  // where to write an op-level profile of steper's training step
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--steps") steps = std::stoi(argv[i + 1]);
     else if (k == "--decode") decode = std::stoi(argv[i + 1]);
     else if (k == "--rounds") rounds = std::max(1, std::stoi(argv[i + 1]));
+    else if (k == "--size") only = argv[i + 1];
+    else if (k == "--trace") trace = argv[i + 1];
     else if (k == "--threads") torch::set_num_threads(std::stoi(argv[i + 1]));  // steper's side only
   }
   steper::model::tune_allocator();  // as the steper program does
@@ -150,11 +160,12 @@ int main(int argc, char** argv) {
   std::printf("model benchmark: batch %d x %d tokens, AdamW, float32, %d intra-op threads; plain 1024^3 matmul %.1f GFLOP/s\n\n",
               kBatch, kSeq, torch::get_num_threads(), peak);
   for (const Size& s : kSizes) {
+    if (!only.empty() && only != s.name) continue;
     const steper::model::ModelConfig c = config_of(s);
     std::vector<double> train_ratio, decode_ratio, share, batch_gain;
     std::printf("%s model (%.2fM parameters)\n", s.name, static_cast<double>(c.parameter_count()) / 1e6);
     for (int round = 0; round < rounds; ++round) {
-      const SteperFigures f = measure_steper(s, steps, decode);
+      const SteperFigures f = measure_steper(s, steps, decode, trace);
       nlohmann::json py = python_side(s, steps, decode);
       const double py_train = py["train_tokens_per_s"], py_decode = py["decode_tokens_per_s"];
       std::printf("  round %d  training steper %6.0f  python %6.0f tok/s (%.2fx, %.0f%% of matmul)   decode b=1 steper %5.0f  python %5.0f tok/s (%.2fx)   b=32 %6.0f tok/s\n",

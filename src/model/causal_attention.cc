@@ -14,11 +14,11 @@
 //   P = exp(S - lse);  dV += Pᵀ dO_r;  dP = dO_r Vᵀ;  dS = P ∘ (dP - Δ);
 //   dQ_r = dS K;  dK += dSᵀ Q_r
 #include "causal_attention.h"
+#include "vector_math.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include <ATen/Parallel.h>
@@ -28,15 +28,6 @@
 extern "C" void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
                        const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
                        const int* ldc);
-
-// The element-wise loops are compiled for AVX2 too and picked at load time
-// (an ifunc), since the build itself targets plain x86-64. (A clone for
-// "arch=haswell" would be picked on Haswell chips alone, not on later ones.)
-#if defined(__x86_64__) && defined(__linux__)
-#define STEPER_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define STEPER_VECTOR_CLONES
-#endif
 
 namespace steper::model {
 namespace {
@@ -49,26 +40,6 @@ void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, in
           float* c, int ldc) {
   const char ca = ta ? 'T' : 'N', cb = tb ? 'T' : 'N';
   sgemm_(&cb, &ca, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
-}
-
-// e^x for x in [-87, 0]: x = n ln2 + r, e^r by Cephes' degree-6 polynomial
-// (relative error about 1e-7), 2^n built in the exponent bits. Branch-free,
-// so the loops around it vectorise (once inlined into each clone of them).
-__attribute__((always_inline)) inline float exp_nonpositive(float x) {
-  x = std::max(x, -87.0f);
-  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
-  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const std::uint32_t bits = static_cast<std::uint32_t>(static_cast<std::int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
 }
 
 // Row r of s [rows, L] has `first + r` visible keys (at most L): softmax over

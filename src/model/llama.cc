@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "causal_attention.h"
+#include "fused_ops.h"
 #include "rope.h"
 #include "steper/model.h"
 
@@ -26,11 +27,7 @@ namespace {
 torch::Tensor in_dtype(const torch::Tensor& x, torch::Dtype dtype) { return x.scalar_type() == dtype ? x : x.to(dtype); }
 }  // namespace
 
-torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  torch::Tensor xf = in_dtype(x, torch::kFloat32);
-  xf = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return weight * in_dtype(xf, x.scalar_type());
-}
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) { return rms_norm(x, weight, eps); }
 
 torch::Tensor dense(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
   // One row (decoding one token): a matrix-vector product. OpenBLAS takes a
@@ -66,8 +63,8 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   torch::Tensor k = project(k_proj, lora, "k_proj", x).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // [B,K,T,D]
   torch::Tensor v = project(v_proj, lora, "v_proj", x).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // [B,K,T,D]
   // The softmax scale goes on q, a T x D tensor, not on the T x S scores.
-  q = apply_rope(q, cos, sin) * (1.0 / std::sqrt(static_cast<double>(head_dim)));
-  k = apply_rope(k, cos, sin);
+  q = rope(q, cos, sin, 1.0 / std::sqrt(static_cast<double>(head_dim)));
+  k = rope(k, cos, sin, 1.0);
   if (cache) std::tie(k, v) = cache->append(layer, k, v);  // [B,K,S,D]
   // A plain causal mask ([T,S]) where the queries are at least half the keys
   // (training, a prefill without a cached prefix): the block-wise kernel, which
@@ -105,7 +102,7 @@ MlpImpl::MlpImpl(const ModelConfig& c) {
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return project(down_proj, lora, "down_proj", F::silu(project(gate_proj, lora, "gate_proj", x)) * project(up_proj, lora, "up_proj", x));
+  return project(down_proj, lora, "down_proj", swiglu(project(gate_proj, lora, "gate_proj", x), project(up_proj, lora, "up_proj", x)));
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {

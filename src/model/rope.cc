@@ -49,8 +49,4 @@ std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor& inv_fre
   return {cos.index_select(0, flat).view(out_shape), sin.index_select(0, flat).view(out_shape)};
 }
 
-torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& signed_sin) {
-  return torch::addcmul(x * cos.unsqueeze(1), x.roll(x.size(-1) / 2, -1), signed_sin.unsqueeze(1));
-}
-
 }  // namespace steper::model

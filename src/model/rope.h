@@ -10,13 +10,11 @@ namespace steper::model {
 // inv_freq [D/2], float32, with Llama-3.1's scaling when the config asks.
 torch::Tensor rope_inverse_frequencies(const ModelConfig& c);
 // positions [B,T] (each < `needed`) -> cos, signed sin [B,T,D] in `dtype`;
-// the sine's first half is negated, as apply_rope expects. Looked up in
+// the sine's first half is negated, as rope() (fused_ops.h) expects. Looked up in
 // `cache` (tables for positions 0..P-1, computed in float32 and grown on
 // demand) rather than recomputed at every decoding step.
 std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor& inv_freq, const torch::Tensor& positions,
                                                     std::int64_t needed, std::pair<torch::Tensor, torch::Tensor>& cache,
                                                     torch::Dtype dtype);
-// x [B,H,T,D] rotated: x * cos + rotate_half(x) * sin.
-torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
 
 }  // namespace steper::model
