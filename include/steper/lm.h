@@ -76,6 +76,8 @@ class LocalModel : public LanguageModel {
   int context() const { return loaded_.config.max_position_embeddings; }
   std::int64_t parameters() const { return loaded_.config.parameter_count(); }
   const text::Tokenizer& tokenizer() const { return *loaded_.tokenizer; }
+  // Generation counters summed over every call so far (tokens, prefill time).
+  model::GenerateStats totals();
 
  private:
   model::LoadedModel loaded_;
@@ -83,6 +85,7 @@ class LocalModel : public LanguageModel {
   std::string name_;
   std::mutex mutex_;  // guards the model and the prefix cache
   std::unique_ptr<model::PrefixCache> prefix_;
+  model::GenerateStats totals_;
 };
 
 // ---------------------------------------------------------------- remote

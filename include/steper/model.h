@@ -359,7 +359,9 @@ struct Generation {
 struct GenerateStats {
   std::int64_t prompt_tokens = 0, new_tokens = 0;
   std::int64_t reused_tokens = 0;  // prompt tokens whose keys and values came from the prefix cache
-  double seconds = 0;
+  std::int64_t decode_steps = 0;   // forward passes of one new token per row
+  double seconds = 0, prefill_seconds = 0;  // all of it, and the prompts' forward passes within it
+  GenerateStats& operator+=(const GenerateStats& o);
 };
 
 // Completes many prompts of different lengths together: left-padded batches,

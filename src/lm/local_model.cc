@@ -60,7 +60,9 @@ std::vector<Completion> LocalModel::complete(const std::vector<std::string>& pro
   std::vector<model::Generation> gens;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    gens = model::generate(loaded_.model, tok, fit, g);
+    model::GenerateStats stats;
+    gens = model::generate(loaded_.model, tok, fit, g, &stats);
+    totals_ += stats;
   }
   for (std::size_t k = 0; k < gens.size(); ++k) {
     Completion& c = out[where[k]];
@@ -69,6 +71,11 @@ std::vector<Completion> LocalModel::complete(const std::vector<std::string>& pro
     c.completion_tokens = static_cast<int>(gens[k].tokens.size());
   }
   return out;
+}
+
+model::GenerateStats LocalModel::totals() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return totals_;
 }
 
 }  // namespace steper::lm

@@ -25,6 +25,10 @@ struct Row {
   bool done = false;
 };
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 // Next token per row from logits [B,V]: argmax, or a temperature / top-p sample.
 torch::Tensor pick(const torch::Tensor& logits, const GenerateOptions& o, at::Generator& gen) {
   if (o.temperature <= 0) return logits.argmax(-1);
@@ -98,6 +102,7 @@ void run_batch(CausalLM& model, const text::Tokenizer& tok, std::vector<Row>& ro
       stats.reused_tokens += reuse[b];
     }
   }
+  const auto prefill_start = std::chrono::steady_clock::now();
   auto length = [&](std::int64_t b) { return static_cast<std::int64_t>(rows[static_cast<std::size_t>(b)].ids.size()); };
   const std::int64_t H = model->config.num_attention_heads;
   std::vector<torch::Tensor> parts;
@@ -134,6 +139,7 @@ void run_batch(CausalLM& model, const text::Tokenizer& tok, std::vector<Row>& ro
     b += n;
   }
   cache.advance(P);
+  stats.prefill_seconds += seconds_since(prefill_start);
   torch::Tensor logits = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);  // [B,V]
   for (std::int64_t step = 0; step < budget && !active.empty(); ++step) {
     torch::Tensor next = pick(logits, o, gen).to(torch::kCPU);
@@ -176,6 +182,7 @@ void run_batch(CausalLM& model, const text::Tokenizer& tok, std::vector<Row>& ro
     logits = model->forward(next.to(device).unsqueeze(1), next_pos.unsqueeze(1), padded ? valid.narrow(1, 0, S) : torch::Tensor(),
                             &cache)
                  .select(1, 0);
+    ++stats.decode_steps;
     next_pos = next_pos + 1;
   }
   for (auto& r : rows) {
@@ -189,6 +196,16 @@ void run_batch(CausalLM& model, const text::Tokenizer& tok, std::vector<Row>& ro
 }
 
 }  // namespace
+
+GenerateStats& GenerateStats::operator+=(const GenerateStats& o) {
+  prompt_tokens += o.prompt_tokens;
+  new_tokens += o.new_tokens;
+  reused_tokens += o.reused_tokens;
+  decode_steps += o.decode_steps;
+  seconds += o.seconds;
+  prefill_seconds += o.prefill_seconds;
+  return *this;
+}
 
 std::vector<Generation> generate(CausalLM& model, const text::Tokenizer& tok, const std::vector<std::string>& prompts,
                                  const GenerateOptions& o, GenerateStats* stats_out) {
@@ -230,7 +247,7 @@ std::vector<Generation> generate(CausalLM& model, const text::Tokenizer& tok, co
                            std::make_move_iterator(rows.begin() + static_cast<std::ptrdiff_t>(end)));
     run_batch(model, tok, batch, o, gen, results, stats);
   }
-  stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  stats.seconds = seconds_since(start);
   if (stats_out) *stats_out = stats;
   if (was_training) model->train();
   return results;

@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "causal_attention.h"
+#include "decode_attention.h"
 #include "fused_ops.h"
 #include "rope.h"
 #include "steper/model.h"
@@ -73,6 +74,11 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   // stacked matmul below was faster (attention_bench: 2.1 against 2.4 ms).
   if (mask.defined() && mask.dim() == 2 && k.size(2) <= 2 * T && fused_attention_supports(q, k, v)) {
     return project(o_proj, lora, "o_proj", fused_causal_attention(q, k, v).transpose(1, 2).reshape({B, T, heads * head_dim}));
+  }
+  // One new token per row (decoding): dot products in plain loops, skipping
+  // padded keys, where batched matmul made one tiny GEMM per row and head.
+  if (decode_attention_supports(q, k, v, mask)) {
+    return project(o_proj, lora, "o_proj", decode_attention(q, k, v, mask).view({B, 1, heads * head_dim}));
   }
   // Grouped-query attention without repeating keys and values: the G = H/K
   // query heads that share a key/value head are stacked along T, so one

@@ -1,7 +1,8 @@
 // Branch-free float helpers for the CPU kernels' element-wise loops
-// (causal_attention.cc, fused_ops.cc). Files that use them are compiled with
-// -fopenmp-simd and -fno-trapping-math (src/CMakeLists.txt), without which
-// GCC keeps the clamps as branches and the loops stay scalar.
+// (causal_attention.cc, decode_attention.cc, fused_ops.cc). Files that use
+// them are compiled with -fopenmp-simd and -fno-trapping-math
+// (src/CMakeLists.txt), without which GCC keeps the clamps as branches and
+// the loops stay scalar.
 #pragma once
 
 #include <algorithm>
