@@ -156,15 +156,16 @@ int main(int argc, char** argv) {
   }
   steper::model::tune_allocator();  // as the steper program does
   if (std::string w = steper::model::blas_warning(); !w.empty()) std::printf("WARNING: %s\n", w.c_str());
-  const double peak = matmul_gflops();
   std::printf("model benchmark: batch %d x %d tokens, AdamW, float32, %d intra-op threads; plain 1024^3 matmul %.1f GFLOP/s\n\n",
-              kBatch, kSeq, torch::get_num_threads(), peak);
+              kBatch, kSeq, torch::get_num_threads(), matmul_gflops());
   for (const Size& s : kSizes) {
     if (!only.empty() && only != s.name) continue;
     const steper::model::ModelConfig c = config_of(s);
     std::vector<double> train_ratio, decode_ratio, share, batch_gain;
     std::printf("%s model (%.2fM parameters)\n", s.name, static_cast<double>(c.parameter_count()) / 1e6);
     for (int round = 0; round < rounds; ++round) {
+      // The ceiling is measured again each round: the machine's speed drifts.
+      const double peak = matmul_gflops();
       const SteperFigures f = measure_steper(s, steps, decode, trace);
       nlohmann::json py = python_side(s, steps, decode);
       const double py_train = py["train_tokens_per_s"], py_decode = py["decode_tokens_per_s"];
