@@ -48,7 +48,7 @@ double run_questions(const std::string& model_dir, int prefix_mb, retrieve::Retr
   // cannot (each prompt's own prefill).
   const model::GenerateStats g = model.totals();
   std::printf("  %2d in flight: %.2f q/s; of %.2f s, prefill %.2f s (%lld prompt tokens, %lld from the prefix cache), "
-              "decoding %.2f s (%lld steps, %.2f ms each)\n",
+              "decoding and the rest %.2f s (%lld steps, %.2f ms each)\n",
               in_flight, static_cast<double>(stats.progress.done) / total, total, g.prefill_seconds,
               static_cast<long long>(g.prompt_tokens), static_cast<long long>(g.reused_tokens), g.seconds - g.prefill_seconds,
               static_cast<long long>(g.decode_steps), 1000 * (g.seconds - g.prefill_seconds) / std::max<double>(1, g.decode_steps));

@@ -137,6 +137,12 @@ TEST_F(GenerateTest, PrefixReuseGivesTheCompletionsOfAFullPrefill) {
   // BOS + "the cat sat" (12) twice, "a dog ran in" (13), "a dog " (7); one
   // token of a repeated prompt is always recomputed, for its logits.
   EXPECT_EQ(st.reused_tokens, 12 + 11 + 13 + 7);
+  // Every row runs to its budget in one batch: the 12th token needs no
+  // forward pass of its own.
+  EXPECT_EQ(st.new_tokens, 5 * 12);
+  EXPECT_EQ(st.decode_steps, 11);
+  EXPECT_GT(st.prefill_seconds, 0.0);
+  EXPECT_LE(st.prefill_seconds, st.seconds);
   for (std::size_t i = 0; i < second.size(); ++i) EXPECT_EQ(reused[i].tokens, full[i].tokens) << second[i];
 }
 
