@@ -14,6 +14,7 @@
 //   P = exp(S - lse);  dV += Pᵀ dO_r;  dP = dO_r Vᵀ;  dS = P ∘ (dP - Δ);
 //   dQ_r = dS K;  dK += dSᵀ Q_r
 #include "causal_attention.h"
+#include "strided_view.h"
 #include "vector_math.h"
 
 #include <algorithm>
@@ -88,24 +89,6 @@ STEPER_VECTOR_CLONES void softmax_backward(const float* p, float* dp, int rows, 
   }
 }
 
-// A [B,X,T,D] float tensor as base pointer and strides (elements); the last
-// dimension is contiguous.
-struct View {
-  float* data;
-  std::int64_t s0, s1, s2;
-  explicit View(const torch::Tensor& t)
-      : data(t.data_ptr<float>()), s0(t.stride(0)), s1(t.stride(1)), s2(t.stride(2)) {}
-  float* at(std::int64_t b, std::int64_t x) const { return data + b * s0 + x * s1; }
-  int ld() const { return static_cast<int>(s2); }
-};
-
-torch::Tensor last_dim_contiguous(const torch::Tensor& t) { return t.stride(3) == 1 ? t : t.contiguous(); }
-
-// [B,H,T,D] view over fresh [B,T,H,D] memory (every element gets written).
-torch::Tensor heads_interleaved(std::int64_t B, std::int64_t H, std::int64_t T, std::int64_t D) {
-  return torch::empty({B, T, H, D}, torch::kFloat32).transpose(1, 2);
-}
-
 struct Shape {
   std::int64_t B, H, K, T, S, D;
   explicit Shape(const torch::Tensor& q, const torch::Tensor& k)
@@ -117,7 +100,7 @@ struct Shape {
 void forward_kernel(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, torch::Tensor& out,
                     torch::Tensor& lse) {
   const Shape sh(q, k);
-  const View Q(q), Kv(k), V(v), O(out);
+  const StridedView Q(q), Kv(k), V(v), O(out);
   float* lse_data = lse.data_ptr<float>();
   const std::int64_t G = sh.H / sh.K;
   const int D = static_cast<int>(sh.D);
@@ -147,7 +130,7 @@ void backward_kernel(const torch::Tensor& q, const torch::Tensor& k, const torch
                      const torch::Tensor& lse, const torch::Tensor& dout, torch::Tensor& dq, torch::Tensor& dk,
                      torch::Tensor& dv) {
   const Shape sh(q, k);
-  const View Q(q), Kv(k), V(v), O(out), dO(dout), dQ(dq), dK(dk), dV(dv);
+  const StridedView Q(q), Kv(k), V(v), O(out), dO(dout), dQ(dq), dK(dk), dV(dv);
   const float* lse_data = lse.data_ptr<float>();
   const std::int64_t G = sh.H / sh.K;
   const int D = static_cast<int>(sh.D);

@@ -5,6 +5,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "strided_view.h"
 #include "vector_math.h"
 
 namespace steper::model {
@@ -73,15 +74,14 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, c
   const std::int64_t B = q.size(0), H = q.size(1), K = k.size(1), S = k.size(2), D = q.size(3), G = H / K;
   torch::Tensor out = torch::empty({B, H, 1, D}, q.options());
   const torch::Tensor m = mask.defined() ? mask.contiguous() : mask;
-  const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
+  const StridedView Q(q), Kv(k), V(v);
   const float* mp = m.defined() ? m.data_ptr<float>() : nullptr;
   float* op = out.data_ptr<float>();
   at::parallel_for(0, B * H, 1, [&](std::int64_t begin, std::int64_t end) {
     std::vector<float> scores(static_cast<std::size_t>(S));
     for (std::int64_t u = begin; u < end; ++u) {
       const std::int64_t b = u / H, h = u % H;
-      const std::int64_t kv = b * k.stride(0) + (h / G) * k.stride(1);
-      attend_row(qp + b * q.stride(0) + h * q.stride(1), kp + kv, vp + kv, k.stride(2), mp ? mp + b * S : nullptr,
+      attend_row(Q.at(b, h), Kv.at(b, h / G), V.at(b, h / G), Kv.s2, mp ? mp + b * S : nullptr,
                  static_cast<int>(S), static_cast<int>(D), scores.data(), op + u * D);
     }
   });

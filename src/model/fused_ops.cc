@@ -12,6 +12,7 @@
 
 #include <ATen/Parallel.h>
 
+#include "strided_view.h"
 #include "vector_math.h"
 
 namespace steper::model {
@@ -118,14 +119,6 @@ struct RMSNormFunction : torch::autograd::Function<RMSNormFunction> {
 
 // ---- rotary embeddings ---------------------------------------------------
 
-// [B,X,T,D] with a contiguous last dimension, as a base pointer and strides.
-struct Strided4 {
-  float* data;
-  std::int64_t s0, s1, s2;
-  explicit Strided4(const torch::Tensor& t) : data(t.data_ptr<float>()), s0(t.stride(0)), s1(t.stride(1)), s2(t.stride(2)) {}
-  float* at(std::int64_t b, std::int64_t x, std::int64_t t) const { return data + b * s0 + x * s1 + t * s2; }
-};
-
 // y = (x c + partner(x) s) * scale, where partner swaps the halves. The
 // backward pass is the same loop with the tables' halves swapped as well
 // (see the top of the file), so one kernel serves both.
@@ -151,9 +144,9 @@ STEPER_VECTOR_CLONES void rope_row(const float* x, const float* c, const float* 
 torch::Tensor rope_apply(const torch::Tensor& in, const torch::Tensor& cos, const torch::Tensor& sin, float scale,
                          bool backward) {
   const std::int64_t B = in.size(0), H = in.size(1), T = in.size(2), D = in.size(3);
-  torch::Tensor src = in.stride(3) == 1 ? in : in.contiguous();
-  torch::Tensor out = torch::empty({B, T, H, D}, in.options()).transpose(1, 2);
-  const Strided4 X(src), Y(out);
+  const torch::Tensor src = last_dim_contiguous(in);
+  torch::Tensor out = heads_interleaved(B, H, T, D);
+  const StridedView X(src), Y(out);
   const float *cp = cos.data_ptr<float>(), *sp = sin.data_ptr<float>();
   const int half = static_cast<int>(D / 2);
   at::parallel_for(0, B * T, kGrainRows / 4, [&](std::int64_t begin, std::int64_t end) {
