@@ -24,24 +24,10 @@
 
 #include <ATen/Parallel.h>
 
-// The Fortran BLAS entry point, which every BLAS exports (faiss declares it
-// the same way); here it is the library LibTorch itself loads.
-extern "C" void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
-                       const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
-                       const int* ldc);
-
 namespace steper::model {
 namespace {
 
 constexpr int kRows = 64;  // query rows per block: their scores against S keys stay in L2
-
-// Row-major C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C. A row-major matrix
-// is its transpose in column-major order, so this is Cᵀ = op(B)ᵀ op(A)ᵀ.
-void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb, float beta,
-          float* c, int ldc) {
-  const char ca = ta ? 'T' : 'N', cb = tb ? 'T' : 'N';
-  sgemm_(&cb, &ca, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
-}
 
 // Row r of s [rows, L] has `first + r` visible keys (at most L): softmax over
 // them in place, zeros after them, and lse[r] = log Σ exp.

@@ -14,43 +14,28 @@ namespace {
 constexpr float kSkipped = -FLT_MAX;  // a score marked as a masked key's
 constexpr float kMaskedBelow = -1e8f;  // the model masks with -1e9
 
-// One query row against S keys: out = Σ softmax(q·k_s + mask_s) v_s.
-// `scores` is scratch of S floats.
-STEPER_VECTOR_CLONES void attend_row(const float* q, const float* k, const float* v, std::int64_t key_stride,
-                                     const float* mask, int S, int D, float* scores, float* out) {
-  float m = kSkipped;
-  for (int s = 0; s < S; ++s) {
-    if (mask && mask[s] < kMaskedBelow) {
-      scores[s] = kSkipped;
-      continue;
+// Row r of s [rows, S] (scores): softmax over the keys the mask leaves,
+// in place; zeros for masked keys, and for every key of a row that sees none.
+STEPER_VECTOR_CLONES void masked_softmax_rows(float* s, int rows, int S, const float* mask) {
+  for (int r = 0; r < rows; ++r) {
+    float* row = s + static_cast<std::ptrdiff_t>(r) * S;
+    if (mask) {
+#pragma omp simd
+      for (int i = 0; i < S; ++i) row[i] = mask[i] < kMaskedBelow ? kSkipped : row[i] + mask[i];
     }
-    const float* ks = k + s * key_stride;
-    float dot = 0;
-#pragma omp simd reduction(+ : dot)
-    for (int d = 0; d < D; ++d) dot += q[d] * ks[d];
-    if (mask) dot += mask[s];
-    scores[s] = dot;
-    m = m > dot ? m : dot;
-  }
-  for (int d = 0; d < D; ++d) out[d] = 0;
-  if (m == kSkipped) return;  // no key to see (a padding query): zeros
-  float sum = 0;
+    float m = kSkipped;
+#pragma omp simd reduction(max : m)
+    for (int i = 0; i < S; ++i) m = m > row[i] ? m : row[i];
+    float sum = 0;
 #pragma omp simd reduction(+ : sum)
-  for (int s = 0; s < S; ++s) {
-    const float p = scores[s] == kSkipped ? 0.0f : exp_nonpositive(scores[s] - m);
-    scores[s] = p;
-    sum += p;
-  }
-  for (int s = 0; s < S; ++s) {
-    const float p = scores[s];
-    if (p == 0.0f) continue;
-    const float* vs = v + s * key_stride;
+    for (int i = 0; i < S; ++i) {
+      row[i] = row[i] == kSkipped ? 0.0f : exp_nonpositive(row[i] - m);
+      sum += row[i];
+    }
+    const float inv = sum > 0 ? 1.0f / sum : 0.0f;
 #pragma omp simd
-    for (int d = 0; d < D; ++d) out[d] += p * vs[d];
+    for (int i = 0; i < S; ++i) row[i] *= inv;
   }
-  const float inv = 1.0f / sum;
-#pragma omp simd
-  for (int d = 0; d < D; ++d) out[d] *= inv;
 }
 
 }  // namespace
@@ -77,12 +62,16 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, c
   const StridedView Q(q), Kv(k), V(v);
   const float* mp = m.defined() ? m.data_ptr<float>() : nullptr;
   float* op = out.data_ptr<float>();
-  at::parallel_for(0, B * H, 1, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<float> scores(static_cast<std::size_t>(S));
+  // Work is split by (row, key/value head); out's heads are in order, so
+  // key/value head j's G query heads are G consecutive [D] rows of it.
+  at::parallel_for(0, B * K, 1, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<float> scores(static_cast<std::size_t>(G * S));
+    const int g = static_cast<int>(G), n = static_cast<int>(S), d = static_cast<int>(D);
     for (std::int64_t u = begin; u < end; ++u) {
-      const std::int64_t b = u / H, h = u % H;
-      attend_row(Q.at(b, h), Kv.at(b, h / G), V.at(b, h / G), Kv.s2, mp ? mp + b * S : nullptr,
-                 static_cast<int>(S), static_cast<int>(D), scores.data(), op + u * D);
+      const std::int64_t b = u / K, j = u % K;
+      gemm(false, true, g, n, d, 1.0f, Q.at(b, j * G), static_cast<int>(Q.s1), Kv.at(b, j), Kv.ld(), 0.0f, scores.data(), n);
+      masked_softmax_rows(scores.data(), g, n, mp ? mp + b * S : nullptr);
+      gemm(false, false, g, d, n, 1.0f, scores.data(), n, V.at(b, j), V.ld(), 0.0f, op + u * G * D, d);
     }
   });
   return out;

@@ -1,13 +1,28 @@
-// A [B,X,T,D] float tensor with a contiguous last dimension, as a base
-// pointer and strides (elements): how the CPU kernels walk q, k, v and the
-// KV cache's windows without copying them.
+// What the CPU kernels share: BLAS's GEMM on raw pointers, and a [B,X,T,D]
+// float tensor with a contiguous last dimension as a base pointer and
+// strides (elements), which is how they walk q, k, v and the KV cache's
+// windows without copying them.
 #pragma once
 
 #include <cstdint>
 
 #include <torch/torch.h>
 
+// The Fortran BLAS entry point, which every BLAS exports (faiss declares it
+// the same way); here it is the library LibTorch itself loads.
+extern "C" void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k, const float* alpha,
+                       const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+                       const int* ldc);
+
 namespace steper::model {
+
+// Row-major C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C. A row-major matrix
+// is its transpose in column-major order, so this is Cᵀ = op(B)ᵀ op(A)ᵀ.
+inline void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb,
+                 float beta, float* c, int ldc) {
+  const char ca = ta ? 'T' : 'N', cb = tb ? 'T' : 'N';
+  sgemm_(&cb, &ca, &n, &m, &k, &alpha, b, &ldb, a, &lda, &beta, c, &ldc);
+}
 
 struct StridedView {
   float* data;
