@@ -75,8 +75,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   if (mask.defined() && mask.dim() == 2 && k.size(2) <= 2 * T && fused_attention_supports(q, k, v)) {
     return project(o_proj, lora, "o_proj", fused_causal_attention(q, k, v).transpose(1, 2).reshape({B, T, heads * head_dim}));
   }
-  // One new token per row (decoding): dot products in plain loops, skipping
-  // padded keys, where batched matmul made one tiny GEMM per row and head.
+  // One new token per row (decoding): two BLAS calls per row and key/value
+  // head, where batched matmul put each behind three tensor selects
+  // (decode_attention.h).
   if (decode_attention_supports(q, k, v, mask)) {
     return project(o_proj, lora, "o_proj", decode_attention(q, k, v, mask).view({B, 1, heads * head_dim}));
   }
