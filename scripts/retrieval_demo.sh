@@ -4,7 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 steper="$root/${STEPER_BUILD_DIR:-build}/steper"
-sample="$root/../shared/data/ircot/hotpotqa_dev_subsampled.jsonl"
+sample="$root/tests/fixtures/data/ircot/hotpotqa_dev_subsampled.jsonl"
 out=${1:-$(mktemp -d)}
 [ -f "$sample" ] || { echo "missing $sample (the shared data folder beside the checkout)" >&2; exit 2; }
 
