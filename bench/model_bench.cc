@@ -80,6 +80,7 @@ struct IdTokenizer final : steper::text::Tokenizer {
   int vocab_size() const override { return v; }
   int bos_id() const override { return -1; }
   int eos_id() const override { return -1; }
+  bool add_bos() const override { return false; }
   std::string kind() const override { return "ids"; }
 };
 

@@ -27,6 +27,9 @@ endif()
 # (libblas.so.3), which resolves to the BLAS LibTorch loads (OpenBLAS here).
 find_package(BLAS REQUIRED)
 
+# ICU: Unicode normalisation (NFC) for tokenizer.json normalizers.
+find_package(ICU REQUIRED COMPONENTS uc)
+
 # SentencePiece ships a pkg-config file only.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(sentencepiece REQUIRED IMPORTED_TARGET sentencepiece)

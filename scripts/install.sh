@@ -11,8 +11,10 @@ packages=(
   libtorch-dev libopenblas0-pthread libblas-dev libgloo-dev   # model and training (OpenBLAS: 25x faster matmuls than reference BLAS)
   libxapian-dev xapian-tools                       # BM25 index, xapian-tcpsrv remote shards
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libsentencepiece-dev
+  libicu-dev                                       # NFC normalisation (Qwen's tokenizer.json)
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-torch                            # test scripts; the model parity test and benchmarks use PyTorch
+  python3 python3-torch python3-jinja2             # test scripts: PyTorch for the model parity test and benchmarks,
+                                                   # jinja2 for the chat-template parity test
 )
 
 missing=()

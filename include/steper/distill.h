@@ -2,9 +2,11 @@
 // into stage samples, and training a student on them with difficulty-aware
 // stage weights.
 //
-// Samples (JSONL): {"id", "stage": "init"|"expand"|"aggregate", "step", "prompt", "target"}.
-// Prompts are rendered with the reasoning template the strategies use, so
-// the student learns exactly what it will be asked.
+// Samples (JSONL): {"id", "stage": "init"|"expand"|"aggregate", "step", "prompt", "target", "chat"?}.
+// Prompts are rendered with the reasoning template and prompt format
+// (plain, or the student's chat template) the strategies use, so the student
+// learns exactly what it will be asked; "chat": true marks prompts a chat
+// template rendered, which carry their own BOS.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +27,7 @@ struct Sample {
   int step = 0;       // the last reasoning step the target covers (1-based)
   std::string prompt;
   std::string target;
+  bool chat = false;  // the prompt came from a chat template: no BOS is added in training
 };
 
 Sample parse_sample(const data::json& j);
@@ -45,6 +48,8 @@ struct StepwiseOptions {
   int max_passages = 15;  // as at inference. Default: 15
   std::string marker = data::kAnswerMarker;
   reason::Templates templates = reason::default_templates();
+  // The student's prompt format: plain, or its chat template. Default: plain
+  reason::PromptFormat format;
 };
 
 // The samples of one trace; `passages` maps corpus ids to passages. Empty

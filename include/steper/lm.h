@@ -22,8 +22,13 @@ struct CompletionOptions {
   double top_p = 1;                // Default: 1
   std::uint64_t seed = 0;          // Default: 0
   std::vector<std::string> stop;   // the text ends before the first. Default: none
+  // The prompt was rendered through a chat template, which wrote any BOS the
+  // model wants: none is added (a remote server is sent add_special_tokens
+  // false, vLLM's switch). Default: false
+  bool chat_rendered = false;
   bool operator==(const CompletionOptions& o) const {
-    return max_tokens == o.max_tokens && temperature == o.temperature && top_p == o.top_p && seed == o.seed && stop == o.stop;
+    return max_tokens == o.max_tokens && temperature == o.temperature && top_p == o.top_p && seed == o.seed && stop == o.stop &&
+           chat_rendered == o.chat_rendered;
   }
 };
 
@@ -33,6 +38,14 @@ struct Completion {
   std::string error;           // why, when finish is "error" (this prompt only)
   int prompt_tokens = 0;
   int completion_tokens = 0;
+};
+
+// How one endpoint of a remote backend is doing, for progress lines.
+struct EndpointStatus {
+  std::string url;
+  std::uint64_t ok = 0, errors = 0;  // answered requests, failed tries
+  bool up = true;                    // false while it waits out a backoff
+  double per_second = 0;             // answered requests per second so far
 };
 
 // Completion i answers prompts[i]. A prompt the model cannot take (longer
@@ -48,6 +61,8 @@ class LanguageModel {
   // How many prompts are worth handing over at once: the batch size of a
   // local model, the requests in flight of a remote one.
   virtual int parallelism() const = 0;
+  // A remote backend's endpoints and their health; empty for a local model.
+  virtual std::vector<EndpointStatus> endpoints() const { return {}; }
 };
 
 // ---------------------------------------------------------------- local
@@ -59,6 +74,9 @@ struct LocalOptions {
   // Keys and values of recent prompts kept for reuse by prompts that start
   // the same way (model::PrefixCache); 0 turns it off. Default: 256 MiB
   int prefix_cache_mb = 256;
+  // A Jinja file or tokenizer_config.json to use as the chat template
+  // instead of the folder's own. Default: the folder's, if it has one
+  std::string chat_template;
 };
 
 // A checkpoint folder in Hugging Face layout with its tokenizer. Calls are
@@ -76,6 +94,9 @@ class LocalModel : public LanguageModel {
   int context() const { return loaded_.config.max_position_embeddings; }
   std::int64_t parameters() const { return loaded_.config.parameter_count(); }
   const text::Tokenizer& tokenizer() const { return *loaded_.tokenizer; }
+  // The model's chat template (LocalOptions::chat_template, else the
+  // folder's); null when it has none.
+  std::shared_ptr<const text::ChatTemplate> chat_template() const { return chat_template_; }
   // Generation counters summed over every call so far (tokens, prefill time).
   model::GenerateStats totals();
 
@@ -86,9 +107,15 @@ class LocalModel : public LanguageModel {
   std::mutex mutex_;  // guards the model and the prefix cache
   std::unique_ptr<model::PrefixCache> prefix_;
   model::GenerateStats totals_;
+  std::shared_ptr<const text::ChatTemplate> chat_template_;
 };
 
 // ---------------------------------------------------------------- remote
+
+// Requests go to /v1/completions, which every OpenAI-compatible server has.
+// With a chat model, steper renders the chat template itself (the prompt's
+// exact text is then known and recorded) and sends the text with
+// CompletionOptions::chat_rendered.
 
 struct RemoteOptions {
   // Base URLs such as http://127.0.0.1:8000/v1; requests are spread over them.
@@ -98,11 +125,13 @@ struct RemoteOptions {
   // Environment variable holding the API key (sent as a Bearer token when
   // set). Default: OPENAI_API_KEY
   std::string api_key_env = "OPENAI_API_KEY";
-  bool chat = false;          // /v1/chat/completions instead of /v1/completions. Default: false
   int concurrency = 8;        // requests in flight. Default: 8
   int timeout_ms = 120000;    // per request. Default: 120000
-  int retries = 5;            // further tries after a 429, 5xx or connection error. Default: 5
-  int backoff_ms = 500;       // first wait; doubles each try, with jitter. Default: 500
+  // A prompt fails only after this many further tries with every endpoint
+  // down; while one is up, a failed try just moves the prompt to it. Default: 5
+  int retries = 5;
+  int backoff_ms = 500;       // an endpoint's first rest after a failure; doubles each time, with jitter. Default: 500
+  int max_backoff_ms = 30000; // the cap on that rest. Default: 30000
 };
 
 // Throws InputError for a malformed URL; connects lazily.

@@ -128,8 +128,11 @@ struct ModelConfig {
   int rope_original_max_position = 8192;
   bool tie_word_embeddings = false;   // lm_head shares embed_tokens' weight
   bool attention_bias = false;        // biases on q/k/v (Qwen2)
-  int bos_token_id = 1;
-  int eos_token_id = 2;
+  int bos_token_id = 1;               // -1: none
+  int eos_token_id = 2;               // the first of eos_token_ids; -1: none
+  // Every id that ends a generation: config.json's eos_token_id (an int or
+  // a list) and generation_config.json's.
+  std::vector<int> eos_token_ids;
   std::string model_type = "llama";   // "llama" | "qwen2"
 
   int head_dim() const { return hidden_size / num_attention_heads; }  // D
@@ -138,7 +141,13 @@ struct ModelConfig {
   std::int64_t parameter_count() const;
 };
 
+// Reads config.json as Hugging Face writes it for Llama 3.x, Qwen2/2.5 and
+// Mistral. Throws InputError naming the field: a missing size, a value of
+// the wrong type or range, an unsupported rope_scaling type.
 ModelConfig read_model_config(const std::string& config_json);
+// An int or a list of ints under `name` (empty when absent or null), as
+// eos_token_id comes; throws InputError naming the field otherwise.
+std::vector<int> read_token_ids(const nlohmann::json& j, const char* name, const std::string& path);
 void write_model_config(const ModelConfig& config, const std::string& config_json, const std::string& torch_dtype);
 
 // ---------------------------------------------------------------- runtime
@@ -269,7 +278,10 @@ struct CausalLMImpl : torch::nn::Module {
   ModelConfig config;
   LlamaBody model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // null when tied to model.embed_tokens
-  torch::Tensor inv_freq;              // [D/2] rotary frequencies (a buffer, not saved)
+  // [D/2] rotary frequencies, float32 on the CPU whatever the model's dtype
+  // and device (a plain member, not a buffer, so that to(bf16) leaves it
+  // alone: Hugging Face and vLLM keep them in float32 too).
+  torch::Tensor inv_freq;
 
  private:
   std::pair<torch::Tensor, torch::Tensor> rope_cache_;  // cos, signed sin [P,D] for positions < P
@@ -337,8 +349,8 @@ struct GenerateOptions {
   std::uint64_t seed = 0;           // sampling seed; same seed, same text. Default: 0
   std::vector<std::string> stop;    // the text ends before the first of these. Default: none
   bool stop_at_eos = true;          // Default: true
-  // Prepend BOS: -1 as the tokenizer suggests (when it has a BOS distinct
-  // from EOS: SentencePiece, Llama-3; not GPT-2), 0 never, 1 always.
+  // Prepend BOS: -1 as the tokenizer's one rule says (Tokenizer::add_bos),
+  // 0 never (a chat template wrote it), 1 always.
   int add_bos = -1;
   // Prompts decoded at once; more run in successive batches. Default: 32
   int batch_size = 32;
@@ -513,15 +525,26 @@ MicroStep language_model_step(CausalLM& model, const PackedTokens& data, std::in
 
 // ---------------------------------------------------------------- I/O
 
+// generation_config.json's sampling defaults (its end-of-sequence ids join
+// ModelConfig::eos_token_ids). Negative: the file does not say.
+struct GenerationDefaults {
+  double temperature = -1;  // 0 when the file has do_sample false
+  double top_p = -1;
+};
+
 struct LoadedModel {
   ModelConfig config;
+  GenerationDefaults generation;
   CausalLM model{nullptr};
   std::unique_ptr<text::Tokenizer> tokenizer;  // null when the folder has none
 };
 
-// Loads DIR/config.json, the weights (single or sharded) and the tokenizer,
-// onto `device` in `dtype`. Every parameter must be present with its shape;
-// a tensor the model does not have is an error (a different architecture).
+// Loads DIR/config.json, generation_config.json when present, the weights
+// (single or sharded) and the tokenizer, onto `device` in `dtype`. Every
+// parameter must be present with its shape; a tensor the model does not have
+// is an error (a different architecture). The model is built in `dtype` and
+// each parameter replaced by its loaded tensor, so memory holds the model
+// once in `dtype` (plus one tensor in flight), never an fp32 copy beside it.
 LoadedModel load_model(const std::string& dir, torch::Device device = torch::kCPU, torch::Dtype dtype = torch::kFloat32);
 
 // Writes DIR/config.json and DIR/model.safetensors (in `dtype`), and copies

@@ -43,6 +43,9 @@ struct Templates {
   std::string reasoning;
   std::string selfask;
   std::string demos;
+  // Each passage's text cut to its first N space-separated words (IRCoT:
+  // 350); 0 keeps it whole. Default: 0
+  int max_passage_words = 0;
 };
 
 Templates default_templates();
@@ -57,9 +60,61 @@ std::string render_reasoning(const Templates& t, const std::string& question, co
 // A chain of reasoning sentences as it follows the prompt: " s1 s2 ...".
 std::string render_chain(const std::vector<std::string>& steps);
 
+// How a prompt reaches the model: as plain text (the layout, then the chain
+// after it), or through a chat template, exactly as Hugging Face's
+// apply_chat_template renders it: the layout is the user's message, and the
+// chain so far is the assistant's message being continued
+// (continue_final_message), or a new assistant turn while it is empty
+// (add_generation_prompt). Training samples are cut through the same
+// format, so the student trains on the strings it is asked.
+struct PromptFormat {
+  std::shared_ptr<const text::ChatTemplate> chat;  // null: plain text. Default: plain
+  std::string system;                              // chat only: a system message first, when set. Default: none
+  bool is_chat() const { return chat != nullptr; }
+  // The prompt for `context` (the layout up to where the chain starts) and
+  // `chain` (text after it, e.g. render_chain's " s1 s2"; "" for none).
+  std::string render(const std::string& context, const std::string& chain) const;
+  // What a chain looks like after render(context, ""): plain text as it is;
+  // in a chat, the assistant's message, without the blanks at its start.
+  // render(c, "") + target(x) == render(c, x) for plain text, and for a
+  // chat template that writes the assistant's message right after its header.
+  std::string target(const std::string& chain) const;
+  // "plain", or "chat:" and a hash of the template's source and system message.
+  std::string describe() const;
+};
+
 // The answer after the marker: up to the line's end, without the final
 // period and surrounding blanks; "" when the marker is absent.
 std::string extract_answer(const std::string& text, const std::string& marker);
+
+// ---------------------------------------------------------------- IRCoT
+
+// The pieces of IRCoT's protocol (ircot.cc says where each comes from).
+// Demonstrations of IRCoT's prompt files: a '# METADATA: {...}' line, then
+// the demonstration. Throws InputError naming the file.
+std::vector<std::string> read_demonstrations(const std::string& path);
+// Demonstrations for one question: the pool shuffled with a seed fixed per
+// question id, kept while they fit `budget_tokens` (estimate_tokens; <= 0:
+// all), joined by two blank lines as IRCoT joins them.
+std::string choose_demonstrations(const std::vector<std::string>& pool, const std::string& question_id, int budget_tokens,
+                                  std::uint64_t seed);
+// A tokenizer-free estimate: a token per 4 bytes of English text.
+std::size_t estimate_tokens(const std::string& text);
+// The first `max_words` space-separated words (IRCoT's para_to_text).
+std::string cut_words(const std::string& text, int max_words);
+// The first sentence, not cut at initials ("J. J. Abrams", "Henry J.
+// Kaiser"), abbreviations or decimals.
+std::string first_sentence(const std::string& text);
+// "Thus ...", "So ...", "Therefore ...", arithmetic: no query is made of it.
+bool is_reasoning_sentence(const std::string& sentence);
+// IRCoT's query cleaning: the words who/what/when/where/why/which/how/does/is dropped.
+std::string remove_wh_words(const std::string& text);
+// The query after `sentences`: the last that is not a reasoning sentence,
+// else the question; wh-words dropped.
+std::string ircot_query(const std::string& question, const std::vector<std::string>& sentences);
+// IRCoT's answer regex `.* answer is:? (.*)\.?` on a sentence, the final
+// period dropped; false when it does not match.
+bool ircot_answer(const std::string& sentence, std::string& answer);
 
 // ---------------------------------------------------------------- strategies
 
@@ -80,6 +135,15 @@ struct StrategyOptions {
   double temperature = 0;    // Default: 0 (greedy)
   std::uint64_t seed = 0;
   Templates templates = default_templates();
+  PromptFormat format;       // plain text, or a chat template. Default: plain
+  // IRCoT's protocol for the ircot strategy (see "IRCoT" above): generation
+  // stops at a newline and keeps the first sentence, the answer is read with
+  // IRCoT's regex, queries are cleaned as IRCoT cleans them. Default: false
+  bool ircot_protocol = false;
+  // Demonstrations to sample for each question's {demos}, replacing
+  // templates.demos, within demo_budget tokens (estimated). Default: none
+  std::vector<std::string> demo_pool;
+  int demo_budget = 6000;
 };
 
 // One question being answered: a small state machine the runner drives, so

@@ -2,14 +2,18 @@
 //   GET  /v1/models            the one model served
 //   POST /v1/completions       {"prompt": str | [str], "max_tokens", "temperature", "top_p",
 //                               "seed", "stop": str | [str], "stream"}
-//   POST /v1/chat/completions  {"messages": [{"role", "content"}], ...the same}
+//   POST /v1/chat/completions  {"messages": [{"role", "content"}], ...the same, and vLLM's
+//                               "add_generation_prompt", "continue_final_message", "chat_template_kwargs"}
 //   GET  /health
 // Concurrent requests with the same generation settings are decoded as one
 // batch. Bad requests get a 4xx with an OpenAI-style JSON error body
 // {"error": {"message", "type", "param", "code"}} and the server goes on.
 //
-// steper's models have no chat template: a chat request's message contents
-// are joined with blank lines, so one user message is exactly its prompt.
+// A chat request is rendered through the model's chat template (its
+// folder's, or the one given to LocalModel) as vLLM renders it, with no BOS
+// added beyond what the template writes. A model without one (steper's own
+// small models) joins the message contents with blank lines, so one user
+// message is exactly its prompt.
 #pragma once
 
 #include <atomic>

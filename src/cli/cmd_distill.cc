@@ -11,7 +11,7 @@ namespace steper::cli {
 
 void add_stepwise_command(CLI::App& app, const Global&) {
   struct Args {
-    std::string traces, questions, corpus, out, mode = "steper", prompts;
+    std::string traces, questions, corpus, out, mode = "steper", prompts, chat_template, protocol = "steper";
     distill::StepwiseOptions o;
   };
   auto a = std::make_shared<Args>();
@@ -32,9 +32,18 @@ void add_stepwise_command(CLI::App& app, const Global&) {
   cmd->add_option("--max-passages", a->o.max_passages, "Passages kept in a prompt (as at inference)")->check(CLI::PositiveNumber);
   cmd->add_option("--marker", a->o.marker, "The text that announces the answer");
   cmd->add_option("--prompts", a->prompts, "Prompt templates folder (the one given to steper run)");
+  cmd->add_option("--chat-template", a->chat_template,
+                  "Render the samples' prompts through the STUDENT's chat template, as `steper run --chat` will\n"
+                  "ask it: its model folder, its tokenizer_config.json, or a Jinja file");
+  cmd->add_option("--system", a->o.format.system, "With --chat-template: a system message (give run the same one)");
+  cmd->add_option("--protocol", a->protocol, "The --protocol the student will be run with: steper, or ircot (passages cut to 350 words)")
+      ->check(CLI::IsMember({"steper", "ircot"}));
   cmd->callback([a] {
     a->o.mode = distill::parse_mode(a->mode);
     if (!a->prompts.empty()) a->o.templates = reason::load_templates(a->prompts);
+    if (a->protocol == "ircot") a->o.templates.max_passage_words = 350;
+    if (!a->chat_template.empty()) a->o.format.chat = std::make_shared<text::ChatTemplate>(text::load_chat_template(a->chat_template));
+    if (!a->o.format.system.empty() && !a->o.format.chat) throw InputError("--system needs --chat-template");
     auto st = distill::build_stepwise(a->traces, a->questions, a->corpus, a->out, a->o);
     std::printf("%s: %llu traces, %llu kept, %llu dropped as wrong, %llu errors, %llu without a question\n", a->out.c_str(),
                 static_cast<unsigned long long>(st.traces), static_cast<unsigned long long>(st.kept),

@@ -27,6 +27,9 @@ void add_serve_command(CLI::App& app, const Global&) {
   cmd->add_option("--threads", o->threads, "Connections served at once")->check(CLI::PositiveNumber);
   cmd->add_option("--device", l->device, "cpu, cuda or cuda:N");
   cmd->add_option("--dtype", l->dtype, "float32, bfloat16 or float16");
+  cmd->add_option("--chat-template", l->chat_template,
+                  "Chat template for /v1/chat/completions: a Jinja file or a tokenizer_config.json\n"
+                  "(default: the model folder's own, if it has one; else message contents are joined)");
   cmd->add_option("--prefix-cache-mb", l->prefix_cache_mb,
                   "Memory for the keys and values of recent prompts, reused by prompts that start the same\n"
                   "way (a conversation's next turn); 0: off")

@@ -38,12 +38,17 @@ void add_demo_command(CLI::App& app, const Global& global);
 // How a command names its language model: a local folder or remote URLs.
 struct ModelArgs {
   std::string model, model_name, device = "cpu", dtype = "float32", api_key_env = "OPENAI_API_KEY";
-  int batch = 32, concurrency = 8, timeout_s = 120, retries = 5;
+  int batch = 32, concurrency = 8, timeout_s = 120, retries = lm::RemoteOptions{}.retries;
+  double max_backoff_s = lm::RemoteOptions{}.max_backoff_ms / 1000.0;
   int prefix_cache_mb = lm::LocalOptions{}.prefix_cache_mb;
   bool chat = false;
+  std::string chat_template, system;
 };
 void add_model_options(CLI::App* cmd, ModelArgs& args);
 std::unique_ptr<lm::LanguageModel> open_language_model(const ModelArgs& args);
+// Plain text, or with --chat the model's chat template (a remote model's from
+// --chat-template); throws InputError when --chat finds none.
+reason::PromptFormat prompt_format(const ModelArgs& args, lm::LanguageModel& model);
 // --k, --max-steps, --max-passages, --marker, --prompts.
 void add_strategy_options(CLI::App* cmd, reason::StrategyOptions& options, std::string& prompts_dir);
 

@@ -35,11 +35,14 @@ Sample parse_sample(const data::json& j) {
   s.step = j["step"].get<int>();
   s.prompt = data::require_string(j, "prompt");
   s.target = data::require_string(j, "target");
+  s.chat = data::optional_bool(j, "chat");
   return s;
 }
 
 data::json to_json(const Sample& s) {
-  return {{"id", s.id}, {"stage", s.stage}, {"step", s.step}, {"prompt", s.prompt}, {"target", s.target}};
+  data::json j{{"id", s.id}, {"stage", s.stage}, {"step", s.step}, {"prompt", s.prompt}, {"target", s.target}};
+  if (s.chat) j["chat"] = true;
+  return j;
 }
 
 Mode parse_mode(const std::string& name) {
@@ -69,21 +72,27 @@ std::vector<Sample> cut_trace(const data::Trace& t, const std::map<std::string, 
   std::vector<std::string> chain;
   for (const auto& s : t.steps) chain.push_back(s.output);
   const int S = static_cast<int>(chain.size());
+  const reason::PromptFormat& f = o.format;
   auto sample = [&](const std::string& stage, int s) {  // s 1-based
-    Sample x{t.id, stage, s, reason::render_reasoning(o.templates, t.question, gathered[static_cast<std::size_t>(s - 1)]), ""};
-    std::vector<std::string> upto(chain.begin(), chain.begin() + s);
+    const std::string context = reason::render_reasoning(o.templates, t.question, gathered[static_cast<std::size_t>(s - 1)]);
+    const std::string before = reason::render_chain(std::vector<std::string>(chain.begin(), chain.begin() + s - 1));
+    const std::string upto = reason::render_chain(std::vector<std::string>(chain.begin(), chain.begin() + s));
+    Sample x{t.id, stage, s, "", "", f.is_chat()};
     if (o.last_step_only) {
-      x.prompt += reason::render_chain(std::vector<std::string>(chain.begin(), chain.begin() + s - 1));
-      x.target = reason::render_chain({chain[static_cast<std::size_t>(s - 1)]});
+      // The prompt the episode sent at step s; the target, what it wrote then.
+      x.prompt = f.render(context, before);
+      x.target = f.target(upto).substr(f.target(before).size());
     } else {
-      x.target = reason::render_chain(upto);
+      x.prompt = f.render(context, "");
+      x.target = f.target(upto);
     }
     return x;
   };
   std::vector<Sample> out;
   if (o.mode == Mode::answer) {
     const std::string answer = golds.empty() ? t.prediction : golds[0];
-    out.push_back({t.id, "aggregate", S, reason::render_reasoning(o.templates, t.question, gathered.back()), " " + o.marker + " " + answer + "."});
+    const std::string context = reason::render_reasoning(o.templates, t.question, gathered.back());
+    out.push_back({t.id, "aggregate", S, f.render(context, ""), f.target(" " + o.marker + " " + answer + "."), f.is_chat()});
     return out;
   }
   if (o.mode == Mode::steper && S > 1) {

@@ -132,7 +132,9 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
     Sample s;
     while (reader.next(s)) {
       Tokenized t;
-      if (tok.bos_id() >= 0) t.ids.push_back(tok.bos_id());
+      // The BOS rule inference follows: the tokenizer's, unless a chat
+      // template wrote the prompt (Tokenizer::add_bos, LocalModel::complete).
+      if (tok.add_bos() && !s.chat) t.ids.push_back(tok.bos_id());
       for (int id : tok.encode(s.prompt)) t.ids.push_back(id);
       t.prompt = static_cast<int>(t.ids.size());
       for (int id : tok.encode(s.target)) t.ids.push_back(id);

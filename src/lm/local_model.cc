@@ -16,6 +16,11 @@ LocalModel::LocalModel(const std::string& dir, const LocalOptions& options)
   if (options.batch_size < 1) throw InputError("batch size must be at least 1");
   if (name_.empty()) name_ = std::filesystem::path(dir).lexically_normal().parent_path().filename().string();
   if (options.prefix_cache_mb < 0) throw InputError("prefix cache size must not be negative");
+  if (!options.chat_template.empty()) {
+    chat_template_ = std::make_shared<text::ChatTemplate>(text::load_chat_template(options.chat_template));
+  } else if (text::has_chat_template(dir)) {
+    chat_template_ = std::make_shared<text::ChatTemplate>(text::load_chat_template(dir));
+  }
   if (options.prefix_cache_mb > 0) {
     const model::ModelConfig& c = loaded_.config;
     const auto elem = static_cast<std::int64_t>(torch::elementSize(loaded_.model->model->embed_tokens->weight.scalar_type()));
@@ -33,7 +38,7 @@ std::vector<Completion> LocalModel::complete(const std::vector<std::string>& pro
   if (o.max_tokens < 1) throw InputError("max_tokens must be at least 1");
   std::vector<Completion> out(prompts.size());
   const text::Tokenizer& tok = *loaded_.tokenizer;
-  const bool bos = tok.bos_id() >= 0 && tok.bos_id() != tok.eos_id();
+  const bool bos = tok.add_bos() && !o.chat_rendered;
   std::vector<std::string> fit;
   std::vector<std::size_t> where;
   for (std::size_t i = 0; i < prompts.size(); ++i) {
@@ -56,6 +61,7 @@ std::vector<Completion> LocalModel::complete(const std::vector<std::string>& pro
   g.stop = o.stop;
   g.batch_size = options_.batch_size;
   g.prefix_cache = prefix_.get();
+  g.add_bos = o.chat_rendered ? 0 : -1;
   if (on_text) g.on_text = [&](std::size_t k, const std::string& t) { on_text(where[k], t); };
   std::vector<model::Generation> gens;
   {

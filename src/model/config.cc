@@ -1,3 +1,5 @@
+#include <cmath>
+#include <cstdint>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -9,16 +11,68 @@ namespace {
 
 using json = nlohmann::json;
 
-template <class T>
-void read_field(const json& j, const char* name, T& out, const std::string& path) {
+// Fields are read strictly: an integer field takes a JSON integer that fits
+// (no 32.5, no 2^32+400 wrapping to 400), a real one a finite number.
+[[noreturn]] void bad_field(const std::string& path, const char* name, const json& v, const std::string& why) {
+  throw InputError(path + ": field '" + name + "': " + why + " (found " + v.dump() + ")");
+}
+
+void read_field(const json& j, const char* name, int& out, const std::string& path) {
   auto it = j.find(name);
   if (it == j.end() || it->is_null()) return;  // keep the default
-  try {
-    out = it->get<T>();
-  } catch (const json::exception&) {
-    throw InputError(path + ": field '" + name + "' has the wrong type: " + it->dump());
+  if (!it->is_number_integer()) bad_field(path, name, *it, "expected an integer");
+  if (it->is_number_unsigned() ? it->get<std::uint64_t>() > static_cast<std::uint64_t>(INT32_MAX)
+                               : (it->get<std::int64_t>() > INT32_MAX || it->get<std::int64_t>() < INT32_MIN)) {
+    bad_field(path, name, *it, "out of range");
+  }
+  out = it->get<int>();
+}
+
+void read_field(const json& j, const char* name, double& out, const std::string& path) {
+  auto it = j.find(name);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_number()) bad_field(path, name, *it, "expected a number");
+  out = it->get<double>();
+  if (!std::isfinite(out)) bad_field(path, name, *it, "expected a finite number");
+}
+
+void read_field(const json& j, const char* name, bool& out, const std::string& path) {
+  auto it = j.find(name);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_boolean()) bad_field(path, name, *it, "expected true or false");
+  out = it->get<bool>();
+}
+
+void read_field(const json& j, const char* name, std::string& out, const std::string& path) {
+  auto it = j.find(name);
+  if (it == j.end() || it->is_null()) return;
+  if (!it->is_string()) bad_field(path, name, *it, "expected a string");
+  out = it->get<std::string>();
+}
+
+void require_field(const json& j, const char* name, const std::string& path) {
+  if (!j.contains(name) || j[name].is_null()) {
+    throw InputError(path + ": field '" + std::string(name) + "' is missing; a Llama-architecture config.json needs it");
   }
 }
+
+}  // namespace
+
+std::vector<int> read_token_ids(const json& j, const char* name, const std::string& path) {
+  std::vector<int> ids;
+  auto it = j.find(name);
+  if (it == j.end() || it->is_null()) return ids;
+  json list = it->is_array() ? *it : json::array({*it});
+  for (const auto& v : list) {
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > INT32_MAX) {
+      bad_field(path, name, *it, "expected a token id or a list of them");
+    }
+    ids.push_back(v.get<int>());
+  }
+  return ids;
+}
+
+namespace {
 
 }  // namespace
 
@@ -37,6 +91,10 @@ void ModelConfig::validate() const {
            std::to_string(num_key_value_heads) + ")");
   need(intermediate_size > 0 && num_hidden_layers > 0, "intermediate_size and num_hidden_layers must be positive");
   need(max_position_embeddings > 0, "max_position_embeddings must be positive");
+  need(vocab_size <= (1 << 24) && hidden_size <= (1 << 17) && intermediate_size <= (1 << 20) && num_hidden_layers <= 4096,
+       "a size is beyond any model steper can hold (vocab_size <= 2^24, hidden_size <= 2^17, "
+       "intermediate_size <= 2^20, num_hidden_layers <= 4096)");
+  for (int id : eos_token_ids) need(id >= 0 && id < vocab_size, "eos_token_id " + std::to_string(id) + " is outside the vocabulary");
   need(rms_norm_eps > 0 && rope_theta > 0, "rms_norm_eps and rope_theta must be positive");
 }
 
@@ -56,12 +114,16 @@ ModelConfig read_model_config(const std::string& path) {
   } catch (const json::exception& e) {
     throw InputError(path + ": not valid JSON: " + e.what());
   }
+  if (!j.is_object()) throw InputError(path + ": expected a JSON object");
   ModelConfig c;
   read_field(j, "model_type", c.model_type, path);
   if (c.model_type != "llama" && c.model_type != "qwen2" && c.model_type != "mistral") {
     throw InputError(path + ": model_type '" + c.model_type + "' is not a Llama-architecture model");
   }
-  if (c.model_type == "qwen2") c.attention_bias = true;
+  if (c.model_type == "qwen2") c.attention_bias = true;  // Qwen2's q/k/v carry biases; its config does not say so
+  for (const char* f : {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"}) {
+    require_field(j, f, path);
+  }
   read_field(j, "vocab_size", c.vocab_size, path);
   read_field(j, "hidden_size", c.hidden_size, path);
   read_field(j, "intermediate_size", c.intermediate_size, path);
@@ -74,23 +136,48 @@ ModelConfig read_model_config(const std::string& path) {
   read_field(j, "rope_theta", c.rope_theta, path);
   read_field(j, "tie_word_embeddings", c.tie_word_embeddings, path);
   read_field(j, "attention_bias", c.attention_bias, path);
+  // Absent or null: the model has none (Qwen2.5 sets no BOS).
+  c.bos_token_id = -1;
   read_field(j, "bos_token_id", c.bos_token_id, path);
-  read_field(j, "eos_token_id", c.eos_token_id, path);
-  if (auto head = j.find("head_dim"); head != j.end() && head->is_number() && head->get<int>() != c.head_dim()) {
-    throw InputError(path + ": head_dim " + head->dump() + " differs from hidden_size / num_attention_heads; not supported");
-  }
-  if (auto rs = j.find("rope_scaling"); rs != j.end() && rs->is_object()) {
+  // An int, or a list (Llama-3.1-Instruct: end of text, end of message, end
+  // of turn): generation stops on any of them.
+  c.eos_token_ids = read_token_ids(j, "eos_token_id", path);
+  c.eos_token_id = c.eos_token_ids.empty() ? -1 : c.eos_token_ids.front();
+  if (auto rs = j.find("rope_scaling"); rs != j.end() && !rs->is_null()) {
+    if (!rs->is_object()) bad_field(path, "rope_scaling", *rs, "expected an object or null");
     std::string type = rs->value("rope_type", rs->value("type", ""));
-    if (type != "llama3") throw InputError(path + ": rope_scaling type '" + type + "' is not supported (only llama3)");
+    if (type != "llama3" && type != "default") {
+      throw InputError(path + ": field 'rope_scaling': type '" + type + "' is not supported (steper implements llama3 and default)");
+    }
+  }
+  if (auto rs = j.find("rope_scaling"); rs != j.end() && rs->is_object() && rs->value("rope_type", rs->value("type", "")) == "llama3") {
+    for (const char* f : {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"}) {
+      if (!rs->contains(f)) throw InputError(path + ": field 'rope_scaling." + std::string(f) + "' is missing; llama3 scaling needs it");
+    }
     read_field(*rs, "factor", c.rope_scaling_factor, path);
     read_field(*rs, "low_freq_factor", c.rope_low_freq_factor, path);
     read_field(*rs, "high_freq_factor", c.rope_high_freq_factor, path);
     read_field(*rs, "original_max_position_embeddings", c.rope_original_max_position, path);
+    if (c.rope_scaling_factor <= 0 || c.rope_low_freq_factor <= 0 || c.rope_high_freq_factor <= c.rope_low_freq_factor ||
+        c.rope_original_max_position <= 0) {
+      throw InputError(path + ": field 'rope_scaling': factor, low_freq_factor and original_max_position_embeddings must be "
+                       "positive and high_freq_factor above low_freq_factor");
+    }
+  }
+  if (j.value("use_sliding_window", false)) {
+    throw InputError(path + ": field 'use_sliding_window': sliding-window attention is not supported");
   }
   try {
-    c.validate();
+    c.validate();  // before anything divides by a head count
   } catch (const InputError& e) {
     throw InputError(path + ": " + e.what());
+  }
+  if (auto head = j.find("head_dim"); head != j.end() && !head->is_null()) {
+    int d = 0;
+    read_field(j, "head_dim", d, path);
+    if (d != c.head_dim()) {
+      throw InputError(path + ": field 'head_dim': " + head->dump() + " differs from hidden_size / num_attention_heads; not supported");
+    }
   }
   return c;
 }
@@ -115,8 +202,8 @@ void write_model_config(const ModelConfig& c, const std::string& path, const std
          {"mlp_bias", false},
          {"hidden_act", "silu"},
          {"initializer_range", 0.02},
-         {"bos_token_id", c.bos_token_id},
-         {"eos_token_id", c.eos_token_id},
+         {"bos_token_id", c.bos_token_id >= 0 ? json(c.bos_token_id) : json(nullptr)},
+         {"eos_token_id", c.eos_token_ids.size() > 1 ? json(c.eos_token_ids) : c.eos_token_id >= 0 ? json(c.eos_token_id) : json(nullptr)},
          {"torch_dtype", torch_dtype},
          {"use_cache", true}};
   if (c.rope_scaling_factor > 0) {

@@ -141,6 +141,11 @@ void run_batch(CausalLM& model, const text::Tokenizer& tok, std::vector<Row>& ro
   cache.advance(P);
   stats.prefill_seconds += seconds_since(prefill_start);
   torch::Tensor logits = parts.size() == 1 ? parts[0] : torch::cat(parts, 0);  // [B,V]
+  // Any end-of-sequence id ends a row: the tokenizer's and every one the
+  // model's config.json and generation_config.json list.
+  std::vector<int> eos_ids = model->config.eos_token_ids;
+  if (tok.eos_id() >= 0) eos_ids.push_back(tok.eos_id());
+  auto is_eos = [&](int token) { return std::find(eos_ids.begin(), eos_ids.end(), token) != eos_ids.end(); };
   for (std::int64_t step = 0; step < budget && !active.empty(); ++step) {
     torch::Tensor next = pick(logits, o, gen).to(torch::kCPU);
     std::vector<std::int64_t> keep;
@@ -150,7 +155,7 @@ void run_batch(CausalLM& model, const text::Tokenizer& tok, std::vector<Row>& ro
       r.out.push_back(token);
       ++stats.new_tokens;
       Generation& g = results[r.prompt];
-      if (o.stop_at_eos && token == tok.eos_id()) {
+      if (o.stop_at_eos && is_eos(token)) {
         g.finish = "eos";
         r.done = true;
       } else if (o.on_text || !o.stop.empty()) {
@@ -216,7 +221,7 @@ std::vector<Generation> generate(CausalLM& model, const text::Tokenizer& tok, co
   const bool was_training = model->is_training();
   model->eval();
   const auto start = std::chrono::steady_clock::now();
-  const bool bos = o.add_bos == 1 || (o.add_bos == -1 && tok.bos_id() >= 0 && tok.bos_id() != tok.eos_id());
+  const bool bos = tok.bos_id() >= 0 && (o.add_bos == 1 || (o.add_bos == -1 && tok.add_bos()));
   const int context = model->config.max_position_embeddings;
   std::vector<Generation> results(prompts.size());
   GenerateStats stats;

@@ -136,7 +136,7 @@ CausalLMImpl::CausalLMImpl(const ModelConfig& c) : config(c) {
   config.validate();
   model = register_module("model", LlamaBody(c));
   if (!c.tie_word_embeddings) lm_head = register_module("lm_head", linear(c.hidden_size, c.vocab_size, false));
-  inv_freq = register_buffer("inv_freq", rope_inverse_frequencies(c));
+  inv_freq = rope_inverse_frequencies(c);
   // Hugging Face's initialisation: N(0, 0.02) for every matrix, zero biases.
   torch::NoGradGuard no_grad;
   for (auto& p : named_parameters()) {

@@ -3,11 +3,15 @@
 #include <malloc.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "steper/model.h"
 
@@ -84,11 +88,65 @@ std::string blas_warning() {
   return {};
 }
 
+namespace {
+
+// Builds the model with its parameters already in `dtype`, so that loading
+// an 8B checkpoint holds one bf16 copy of it, not an fp32 one beside it.
+class DefaultDtypeGuard {
+ public:
+  explicit DefaultDtypeGuard(torch::Dtype dtype) : saved_(torch::get_default_dtype()) {
+    torch::set_default_dtype(c10::scalarTypeToTypeMeta(dtype));
+  }
+  ~DefaultDtypeGuard() { torch::set_default_dtype(saved_); }
+  DefaultDtypeGuard(const DefaultDtypeGuard&) = delete;
+  DefaultDtypeGuard& operator=(const DefaultDtypeGuard&) = delete;
+
+ private:
+  caffe2::TypeMeta saved_;
+};
+
+// generation_config.json's end-of-sequence ids join config.json's: the
+// instruct models list their end-of-turn token there.
+void read_generation_config(const std::string& dir, LoadedModel& out) {
+  const std::string path = dir + "/generation_config.json";
+  std::ifstream in(path);
+  if (!in) return;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(path + ": not valid JSON: " + e.what());
+  }
+  if (!j.is_object()) throw InputError(path + ": expected a JSON object");
+  for (int id : read_token_ids(j, "eos_token_id", path)) {
+    if (id >= out.config.vocab_size) throw InputError(path + ": field 'eos_token_id': " + std::to_string(id) + " is outside the vocabulary");
+    if (std::find(out.config.eos_token_ids.begin(), out.config.eos_token_ids.end(), id) == out.config.eos_token_ids.end()) {
+      out.config.eos_token_ids.push_back(id);
+    }
+  }
+  if (out.config.eos_token_id < 0 && !out.config.eos_token_ids.empty()) out.config.eos_token_id = out.config.eos_token_ids[0];
+  auto number = [&](const char* name, double& field) {
+    if (!j.contains(name) || j[name].is_null()) return;
+    if (!j[name].is_number() || !std::isfinite(j[name].get<double>())) throw InputError(path + ": field '" + name + "': expected a number");
+    field = j[name].get<double>();
+  };
+  const bool sample = j.value("do_sample", false);
+  number("temperature", out.generation.temperature);
+  number("top_p", out.generation.top_p);
+  if (!sample) out.generation.temperature = 0;  // greedy unless the file asks for sampling
+}
+
+}  // namespace
+
 LoadedModel load_model(const std::string& dir, torch::Device device, torch::Dtype dtype) {
   LoadedModel out;
   out.config = read_model_config(dir + "/config.json");
-  out.model = CausalLM(out.config);
-  Checkpoint weights(dir);
+  read_generation_config(dir, out);
+  Checkpoint weights(dir);  // opened first: a missing or corrupt file fails before any allocation
+  {
+    DefaultDtypeGuard guard(dtype);
+    out.model = CausalLM(out.config);
+  }
   std::set<std::string> expected;
   {
     torch::NoGradGuard no_grad;
@@ -103,7 +161,8 @@ LoadedModel load_model(const std::string& dir, torch::Device device, torch::Dtyp
       }
       torch::Tensor src = torch::empty(t->shape, torch::TensorOptions().dtype(torch_dtype_of(t->dtype, t->name)));
       std::memcpy(src.data_ptr(), t->data, t->bytes);  // a copy: the mapping may be unaligned
-      p.value().copy_(src);
+      // The parameter takes the loaded tensor itself; its random start is freed.
+      p.value().set_data(src.to(device, dtype));
     }
   }
   for (const auto& name : weights.names()) {
@@ -111,8 +170,7 @@ LoadedModel load_model(const std::string& dir, torch::Device device, torch::Dtyp
     if (name == "lm_head.weight" && out.config.tie_word_embeddings) continue;
     throw InputError("checkpoint '" + dir + "' has tensor '" + name + "' that this Llama model does not: another architecture?");
   }
-  out.model->to(device, dtype);
-  out.model->inv_freq = out.model->inv_freq.to(torch::kFloat32);  // rotary angles stay precise
+  out.model->to(device, dtype);  // buffers; the parameters are there already
   struct stat st {};
   if (::stat((dir + "/tokenizer.json").c_str(), &st) == 0 || ::stat((dir + "/tokenizer.model").c_str(), &st) == 0) {
     out.tokenizer = text::load_tokenizer(dir);

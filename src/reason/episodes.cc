@@ -21,11 +21,15 @@ bool starts_with(const std::string& s, const std::string& prefix) { return s.rfi
 // prompt (the first max_passages distinct ones), the steps so far.
 class EpisodeBase : public Episode {
  public:
-  EpisodeBase(const StrategyOptions& o, const data::Question& q) : o_(o) {
+  EpisodeBase(const StrategyOptions& o, const data::Question& q) : o_(o), templates_(o.templates) {
     trace_.id = q.id;
     trace_.question = q.question;
     trace_.answers = q.answers;
     trace_.strategy = strategy_name(o.strategy);
+    if (!o.demo_pool.empty()) {
+      // IRCoT leaves two blank lines after its demonstrations; the layout adds one.
+      templates_.demos = choose_demonstrations(o.demo_pool, q.id, o.demo_budget, o.seed) + "\n";
+    }
   }
   Need need() const override { return need_; }
   std::string query() const override { return query_; }
@@ -49,6 +53,7 @@ class EpisodeBase : public Episode {
     c.temperature = o_.temperature;
     c.seed = o_.seed;
     c.stop = std::move(stop);
+    c.chat_rendered = o_.format.is_chat();
     return c;
   }
   void retrieve_next(const std::string& query) {
@@ -68,6 +73,7 @@ class EpisodeBase : public Episode {
   void fail() { finish("error", ""); }
 
   const StrategyOptions& o_;
+  Templates templates_;  // the options' layouts, with this question's demonstrations
   data::Trace trace_;
   std::vector<retrieve::Hit> passages_;
   std::set<std::string> seen_;
@@ -84,18 +90,20 @@ class ChainEpisode : public EpisodeBase {
     if (o.strategy == Strategy::noretrieval) {
       need_ = Need::generate;
     } else {
-      retrieve_next(q.question);
+      retrieve_next(o.ircot_protocol ? remove_wh_words(q.question) : q.question);
     }
   }
 
   std::string prompt() const override {
-    std::string p = render_reasoning(o_.templates, trace_.question, passages_) + render_chain(chain_);
-    return forcing_ ? p + " " + o_.marker : p;
+    const std::string chain = render_chain(chain_) + (forcing_ ? " " + o_.marker : "");
+    return o_.format.render(render_reasoning(templates_, trace_.question, passages_), chain);
   }
 
   lm::CompletionOptions generation() const override {
     if (forcing_) return options(o_.step_tokens, {"\n"});
-    if (o_.strategy == Strategy::ircot) return options(o_.step_tokens, {". ", "\n"});
+    // IRCoT's protocol stops at the newline and keeps the first sentence
+    // (first_sentence never cuts "J. J. Abrams"); the plain one stops at ". ".
+    if (o_.strategy == Strategy::ircot) return options(o_.step_tokens, o_.ircot_protocol ? std::vector<std::string>{"\n"} : std::vector<std::string>{". ", "\n"});
     return options(o_.answer_tokens, {"\n"});
   }
 
@@ -103,6 +111,7 @@ class ChainEpisode : public EpisodeBase {
     if (c.finish == "error") return fail();
     std::string text = trim(c.text);
     if (forcing_) return finish("max_steps", extract_answer(o_.marker + " " + text, o_.marker));
+    if (o_.ircot_protocol && o_.strategy == Strategy::ircot) return generated_ircot(first_sentence(text));
     // A sentence cut at its ". " stop gets its period back.
     if (o_.strategy == Strategy::ircot && c.finish == "stop" && !text.empty() && text.back() != '.' &&
         text.find(o_.marker) == std::string::npos) {
@@ -121,6 +130,26 @@ class ChainEpisode : public EpisodeBase {
   }
 
  private:
+  void generated_ircot(const std::string& sentence) {
+    current_step().output = sentence;
+    chain_.push_back(sentence);
+    std::string answer;
+    if (ircot_answer(sentence, answer)) return finish("answer", answer);
+    if (sentence.empty() || static_cast<int>(chain_.size()) >= o_.max_steps) {
+      forcing_ = true;  // nothing written, or no answer within the limit: ask for one
+      need_ = Need::generate;
+      return;
+    }
+    const std::string query = ircot_query(trace_.question, chain_);
+    if (query.find_first_not_of(' ') == std::string::npos) {
+      // Nothing to search with: the next step reads the same passages.
+      trace_.steps.push_back({});
+      need_ = Need::generate;
+      return;
+    }
+    retrieve_next(query);
+  }
+
   std::vector<std::string> chain_;
   bool forcing_ = false;
 };
@@ -133,11 +162,11 @@ class SelfAskEpisode : public EpisodeBase {
   SelfAskEpisode(const StrategyOptions& o, const data::Question& q) : EpisodeBase(o, q) { retrieve_next(q.question); }
 
   std::string prompt() const override {
-    std::string p = fill_prompt();
-    for (const auto& line : lines_) p += line + "\n";
-    if (forcing_) return p + o_.selfask_marker;
-    if (!lines_.empty() && starts_with(lines_.back(), kFollowUp)) return p + kIntermediate;
-    return p;
+    std::string after;
+    for (const auto& line : lines_) after += line + "\n";
+    if (forcing_) after += o_.selfask_marker;
+    else if (!lines_.empty() && starts_with(lines_.back(), kFollowUp)) after += kIntermediate;
+    return o_.format.render(fill_prompt(), after);
   }
 
   lm::CompletionOptions generation() const override { return options(o_.step_tokens, {"\n"}); }
@@ -170,7 +199,7 @@ class SelfAskEpisode : public EpisodeBase {
   static constexpr const char* kIntermediate = "Intermediate answer:";
 
   std::string fill_prompt() const {
-    Templates t = o_.templates;
+    Templates t = templates_;
     t.reasoning = t.selfask;
     return render_reasoning(t, trace_.question, passages_) + "\n";
   }

@@ -1,4 +1,5 @@
 // Prompt templates: loading, checking and rendering.
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -89,7 +90,9 @@ Templates load_templates(const std::string& dir) {
 
 std::string render_passages(const Templates& t, const std::vector<retrieve::Hit>& passages) {
   std::string out;
-  for (const auto& p : passages) out += fill(t.passage, {{"title", p.title}, {"text", p.text}}) + "\n\n";
+  for (const auto& p : passages) {
+    out += fill(t.passage, {{"title", p.title}, {"text", cut_words(p.text, t.max_passage_words)}}) + "\n\n";
+  }
   return out;
 }
 
@@ -103,6 +106,38 @@ std::string render_chain(const std::vector<std::string>& steps) {
   std::string out;
   for (const auto& s : steps) out += " " + s;
   return out;
+}
+
+std::string PromptFormat::render(const std::string& context, const std::string& chain) const {
+  if (!chat) return context + chain;
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  if (!system.empty()) messages.push_back({{"role", "system"}, {"content", system}});
+  messages.push_back({{"role", "user"}, {"content", context}});
+  text::ChatOptions o;
+  const std::string content = target(chain);
+  if (content.find_first_not_of(" \t\r\n") == std::string::npos) {
+    o.add_generation_prompt = true;
+  } else {
+    messages.push_back({{"role", "assistant"}, {"content", content}});
+    o.continue_final_message = true;
+  }
+  return chat->render(messages, o);
+}
+
+std::string PromptFormat::target(const std::string& chain) const {
+  if (!chat) return chain;
+  const std::size_t start = chain.find_first_not_of(" \t\r\n");
+  return start == std::string::npos ? "" : chain.substr(start);
+}
+
+std::string PromptFormat::describe() const {
+  if (!chat) return "plain";
+  // FNV-1a: a fingerprint to tell formats apart, not a security hash.
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : chat->source() + '\0' + system) h = (h ^ c) * 1099511628211ULL;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "chat:%016llx", static_cast<unsigned long long>(h));
+  return buf;
 }
 
 std::string extract_answer(const std::string& text, const std::string& marker) {

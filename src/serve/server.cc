@@ -96,6 +96,42 @@ struct Server::Impl {
   Impl(lm::LocalModel& m, ServeOptions options)
       : model(m), o(std::move(options)), name(o.model_name.empty() ? m.name() : o.model_name), batcher(m, o.max_batch) {}
 
+  // A chat request through the model's chat template, as vLLM renders it:
+  // add_generation_prompt (default true), continue_final_message and
+  // chat_template_kwargs are honoured. Read in key order, so that tools and
+  // arguments come out of `tojson` as the client wrote them.
+  std::string render_chat(const std::string& raw) const {
+    const auto body = nlohmann::ordered_json::parse(raw, nullptr, false);
+    const auto& messages = body.contains("messages") ? body["messages"] : nlohmann::ordered_json();
+    if (!messages.is_array() || messages.empty()) throw BadRequest{400, "'messages' must be a non-empty array", "messages"};
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      const auto& m = messages[i];
+      const std::string at = "messages[" + std::to_string(i) + "]";
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) throw BadRequest{400, at + " needs a string 'role'", at};
+      if (m.contains("content") && !(m["content"].is_string() || m["content"].is_array() || m["content"].is_null())) {
+        throw BadRequest{400, at + ".content must be a string, a list of parts or null", at};
+      }
+    }
+    text::ChatOptions o;
+    auto flag = [&](const char* field, bool fallback) {
+      if (!body.contains(field) || body[field].is_null()) return fallback;
+      if (!body[field].is_boolean()) throw BadRequest{400, std::string("'") + field + "' must be true or false", field};
+      return body[field].get<bool>();
+    };
+    o.continue_final_message = flag("continue_final_message", false);
+    o.add_generation_prompt = flag("add_generation_prompt", !o.continue_final_message);
+    if (body.contains("chat_template_kwargs") && !body["chat_template_kwargs"].is_null()) {
+      if (!body["chat_template_kwargs"].is_object()) throw BadRequest{400, "'chat_template_kwargs' must be an object", "chat_template_kwargs"};
+      o.variables = body["chat_template_kwargs"];
+    }
+    if (body.contains("tools") && !body["tools"].is_null()) o.variables["tools"] = body["tools"];
+    try {
+      return model.chat_template()->render(messages, o);
+    } catch (const InputError& e) {
+      throw BadRequest{400, e.what(), "messages"};
+    }
+  }
+
   // The prompts and settings of a request, checked; `stream` says whether
   // the client asked for server-sent events.
   std::shared_ptr<Job> parse(const httplib::Request& req, bool chat, bool& stream) {
@@ -113,7 +149,10 @@ struct Server::Impl {
       throw BadRequest{400, "only n = 1 is supported", "n"};
     }
     auto job = std::make_shared<Job>();
-    if (chat) {
+    if (chat && model.chat_template()) {
+      job->prompts.push_back(render_chat(req.body));
+      job->options.chat_rendered = true;
+    } else if (chat) {
       if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty()) {
         throw BadRequest{400, "'messages' must be a non-empty array", "messages"};
       }
@@ -129,6 +168,11 @@ struct Server::Impl {
     } else {
       if (!body.contains("prompt")) throw BadRequest{400, "'prompt' is required", "prompt"};
       job->prompts = strings_of(body["prompt"], "prompt", static_cast<std::size_t>(o.max_prompts), false);
+      // vLLM's switch: false when the client rendered a chat template, which wrote BOS itself.
+      if (body.contains("add_special_tokens") && !body["add_special_tokens"].is_null()) {
+        if (!body["add_special_tokens"].is_boolean()) throw BadRequest{400, "'add_special_tokens' must be true or false", "add_special_tokens"};
+        job->options.chat_rendered = !body["add_special_tokens"].get<bool>();
+      }
     }
     lm::CompletionOptions& c = job->options;
     const std::string tokens_field = body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
@@ -140,7 +184,7 @@ struct Server::Impl {
     if (body.contains("stop") && !body["stop"].is_null()) c.stop = strings_of(body["stop"], "stop", 4, true);
     // Refuse what cannot fit before any byte of a stream is sent.
     const text::Tokenizer& tok = model.tokenizer();
-    const int bos = tok.bos_id() >= 0 && tok.bos_id() != tok.eos_id() ? 1 : 0;
+    const int bos = tok.add_bos() && !c.chat_rendered ? 1 : 0;
     for (std::size_t i = 0; i < job->prompts.size(); ++i) {
       const int n = static_cast<int>(tok.encode(job->prompts[i]).size()) + bos;
       if (n >= model.context()) {

@@ -1,11 +1,22 @@
 // Hugging Face byte-level BPE (`tokenizer.json` with model.type "BPE"):
-//   1. split off added tokens (special tokens written in the text);
-//   2. pre-tokenize with the family's pattern (bpe_pretokenizer.cc);
-//   3. map each byte to its printable stand-in (GPT-2's bytes_to_unicode);
-//   4. merge adjacent symbols, lowest merge rank first, until none applies;
-//   5. look the symbols up in the vocabulary.
+//   1. split off added tokens (special tokens written in the text), leftmost
+//      first and then longest, as Hugging Face's Aho-Corasick match does,
+//      honouring each token's lstrip / rstrip / single_word;
+//   2. normalise the rest (the normalizer: NFC for Qwen, none for Llama-3);
+//   3. pre-tokenize with the family's pattern (bpe_pretokenizer.cc);
+//   4. map each byte to its printable stand-in (GPT-2's bytes_to_unicode);
+//   5. a piece that is itself in the vocabulary is one token when the model
+//      sets ignore_merges (Llama-3); otherwise merge adjacent symbols, lowest
+//      merge rank first, until none applies;
+//   6. look the symbols up in the vocabulary.
 // Decoding maps the stand-ins back to bytes.
+//
+// Added tokens are matched in the text before normalisation, also those
+// marked "normalized": the two differ only for a token that normalisation
+// itself would create, which no tokenizer steper knows has.
+#include <algorithm>
 #include <climits>
+#include <filesystem>
 #include <fstream>
 #include <unordered_map>
 
@@ -43,7 +54,38 @@ const ByteMap& byte_map() {
 struct AddedToken {
   std::string content;
   int id;
+  bool lstrip = false, rstrip = false, single_word = false;
 };
+
+bool is_blank_byte(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+// A byte that belongs to a word, for single_word tokens (any non-ASCII byte
+// counts: letters of other scripts are word characters too).
+bool is_word_byte(char c) {
+  auto u = static_cast<unsigned char>(c);
+  return u >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+NormalForm read_normalizer(const json& j, const std::string& path) {
+  if (!j.contains("normalizer") || j["normalizer"].is_null()) return NormalForm::none;
+  NormalForm form = NormalForm::none;
+  auto one = [&](const json& n) {
+    const std::string type = n.value("type", "");
+    NormalForm f = type == "NFC" ? NormalForm::nfc : type == "NFD" ? NormalForm::nfd : type == "NFKC" ? NormalForm::nfkc
+                 : type == "NFKD" ? NormalForm::nfkd : NormalForm::none;
+    if (f == NormalForm::none) {
+      throw InputError(path + ": field 'normalizer': type '" + type + "' is not supported (steper implements NFC, NFD, NFKC and NFKD)");
+    }
+    if (form != NormalForm::none && form != f) throw InputError(path + ": field 'normalizer': two different normal forms in a sequence");
+    form = f;
+  };
+  const json& n = j["normalizer"];
+  if (n.value("type", "") == "Sequence") {
+    for (const auto& x : n.at("normalizers")) one(x);
+  } else {
+    one(n);
+  }
+  return form;
+}
 
 class BpeTokenizer final : public Tokenizer {
  public:
@@ -72,15 +114,25 @@ class BpeTokenizer final : public Tokenizer {
       }
       ranks_.emplace(a + '\x01' + b, rank++);
     }
+    ignore_merges_ = model.value("ignore_merges", false);
+    normal_form_ = read_normalizer(j, path);
     if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
       for (const auto& t : j["added_tokens"]) {
-        AddedToken a{t.at("content").get<std::string>(), t.at("id").get<int>()};
+        AddedToken a{t.at("content").get<std::string>(), t.at("id").get<int>(), t.value("lstrip", false),
+                     t.value("rstrip", false), t.value("single_word", false)};
         if (a.content.empty()) continue;
+        if (a.id < 0) throw InputError(path + ": added token '" + a.content + "' has a negative id");
         if (static_cast<std::size_t>(a.id) >= pieces_.size()) pieces_.resize(static_cast<std::size_t>(a.id) + 1);
         pieces_[static_cast<std::size_t>(a.id)] = a.content;
         added_ids_.emplace(a.id, a.content);
         added_.push_back(std::move(a));
       }
+    }
+    // Candidates by first byte, longest first: the scan for added tokens
+    // then looks only where one can start.
+    for (std::size_t k = 0; k < added_.size(); ++k) by_first_byte_[static_cast<unsigned char>(added_[k].content[0])].push_back(k);
+    for (auto& list : by_first_byte_) {
+      std::stable_sort(list.begin(), list.end(), [&](std::size_t a, std::size_t b) { return added_[a].content.size() > added_[b].content.size(); });
     }
     pretokenizer_ = read_pretokenizer(j, path);
     for (const char* name : {"<|begin_of_text|>", "<s>", "<|endoftext|>", "<|im_start|>"}) {
@@ -89,27 +141,39 @@ class BpeTokenizer final : public Tokenizer {
     for (const char* name : {"<|end_of_text|>", "</s>", "<|endoftext|>", "<|im_end|>"}) {
       if (eos_ < 0) eos_ = find_added(name);
     }
+    read_post_processor(j);
+  }
+
+  // tokenizer_config.json beside tokenizer.json: what the model's authors
+  // say BOS and EOS are, and whether BOS is added.
+  void read_config(const json& c, const std::string& path) {
+    if (!c.is_object()) throw InputError(path + ": expected a JSON object");
+    auto token = [&](const char* field) -> int {
+      if (!c.contains(field) || c[field].is_null()) return -2;  // not said
+      const json& t = c[field].is_object() ? c[field].value("content", json()) : c[field];
+      if (!t.is_string()) throw InputError(path + ": field '" + field + "': expected a string or {\"content\": ...}");
+      int id = token_id(t.get<std::string>());
+      if (id < 0) throw InputError(path + ": field '" + field + "': '" + t.get<std::string>() + "' is not in the vocabulary");
+      return id;
+    };
+    if (c.contains("bos_token")) bos_ = c["bos_token"].is_null() ? -1 : token("bos_token");
+    if (c.contains("eos_token")) eos_ = c["eos_token"].is_null() ? -1 : token("eos_token");
+    if (c.contains("add_bos_token") && !c["add_bos_token"].is_null()) {
+      if (!c["add_bos_token"].is_boolean()) throw InputError(path + ": field 'add_bos_token': expected true or false");
+      add_bos_ = c["add_bos_token"].get<bool>() && bos_ >= 0;
+    }
   }
 
   std::vector<int> encode(const std::string& text) const override {
     std::vector<int> ids;
     std::size_t start = 0;
     while (start < text.size()) {
-      // The next added token, earliest and then longest.
-      std::size_t best_at = std::string::npos;
-      const AddedToken* best = nullptr;
-      for (const auto& a : added_) {
-        std::size_t at = text.find(a.content, start);
-        if (at < best_at || (at == best_at && at != std::string::npos && a.content.size() > best->content.size())) {
-          best_at = at;
-          best = &a;
-        }
-      }
-      std::size_t end = best ? best_at : text.size();
+      Match m = next_added(text, start);
+      std::size_t end = m.token ? m.begin : text.size();
       encode_plain(std::string_view(text).substr(start, end - start), ids);
-      if (!best) break;
-      ids.push_back(best->id);
-      start = best_at + best->content.size();
+      if (!m.token) break;
+      ids.push_back(m.token->id);
+      start = m.end;
     }
     return ids;
   }
@@ -134,6 +198,7 @@ class BpeTokenizer final : public Tokenizer {
   int vocab_size() const override { return static_cast<int>(pieces_.size()); }
   int bos_id() const override { return bos_; }
   int eos_id() const override { return eos_; }
+  bool add_bos() const override { return add_bos_; }
   std::string kind() const override { return "bpe"; }
 
  private:
@@ -157,6 +222,64 @@ class BpeTokenizer final : public Tokenizer {
     return static_cast<PreTokenizer>(k);
   }
 
+  struct Match {
+    const AddedToken* token = nullptr;
+    std::size_t begin = 0, end = 0;  // the text the token replaces, its stripped blanks included
+  };
+
+  // The next added token at or after `from`: the leftmost, then the longest.
+  Match next_added(const std::string& text, std::size_t from) const {
+    for (std::size_t at = from; at < text.size(); ++at) {
+      const auto& candidates = by_first_byte_[static_cast<unsigned char>(text[at])];
+      for (std::size_t k : candidates) {
+        const AddedToken& a = added_[k];
+        if (text.compare(at, a.content.size(), a.content) != 0) continue;
+        std::size_t end = at + a.content.size();
+        if (a.single_word && ((at > 0 && is_word_byte(text[at - 1])) || (end < text.size() && is_word_byte(text[end])))) continue;
+        Match m{&a, at, end};
+        if (a.lstrip) {
+          while (m.begin > from && is_blank_byte(text[m.begin - 1])) --m.begin;
+        }
+        if (a.rstrip) {
+          while (m.end < text.size() && is_blank_byte(text[m.end])) ++m.end;
+        }
+        return m;
+      }
+    }
+    return {};
+  }
+
+  // A TemplateProcessing post-processor whose single-sequence template starts
+  // with a special token adds that token as BOS (Llama-3's does).
+  void read_post_processor(const json& j) {
+    if (!j.contains("post_processor") || !j["post_processor"].is_object()) return;
+    const json& pp = j["post_processor"];
+    std::vector<json> procs;
+    if (pp.value("type", "") == "Sequence" && pp.contains("processors")) {
+      for (const auto& p : pp["processors"]) procs.push_back(p);
+    } else {
+      procs.push_back(pp);
+    }
+    for (const auto& p : procs) {
+      if (p.value("type", "") != "TemplateProcessing" || !p.contains("single") || !p["single"].is_array() || p["single"].empty()) continue;
+      const json& first = p["single"][0];
+      if (!first.contains("SpecialToken")) continue;
+      int id = token_id(first["SpecialToken"].value("id", ""));
+      if (id >= 0) {
+        bos_ = id;
+        add_bos_ = true;
+      }
+    }
+  }
+
+  int token_id(const std::string& content) const {
+    for (const auto& a : added_) {
+      if (a.content == content) return a.id;
+    }
+    auto it = vocab_.find(content);
+    return it == vocab_.end() ? -1 : it->second;
+  }
+
   int find_added(const char* content) const {
     for (const auto& a : added_) {
       if (a.content == content) return a.id;
@@ -164,10 +287,20 @@ class BpeTokenizer final : public Tokenizer {
     return -1;
   }
 
-  void encode_plain(std::string_view text, std::vector<int>& ids) const {
+  void encode_plain(std::string_view raw, std::vector<int>& ids) const {
     const ByteMap& bm = byte_map();
+    const std::string text = normalize_unicode(raw, normal_form_);
     std::vector<std::string> symbols;
+    std::string word;
     for (std::string_view piece : pretokenize(text, pretokenizer_)) {
+      if (ignore_merges_) {
+        word.clear();
+        for (unsigned char b : piece) append_utf8(word, bm.to_cp[b]);
+        if (auto it = vocab_.find(word); it != vocab_.end()) {
+          ids.push_back(it->second);
+          continue;
+        }
+      }
       symbols.clear();
       for (unsigned char b : piece) {
         std::string s;
@@ -221,7 +354,11 @@ class BpeTokenizer final : public Tokenizer {
   std::unordered_map<std::string, int> ranks_;
   std::vector<AddedToken> added_;
   std::unordered_map<int, std::string> added_ids_;
+  std::vector<std::size_t> by_first_byte_[256];
   PreTokenizer pretokenizer_ = PreTokenizer::gpt2;
+  NormalForm normal_form_ = NormalForm::none;
+  bool ignore_merges_ = false;
+  bool add_bos_ = false;
   int bos_ = -1, eos_ = -1;
 };
 
@@ -239,6 +376,16 @@ std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& tokenizer_json)
   try {
     auto t = std::make_unique<BpeTokenizer>(j, tokenizer_json);
     t->check(tokenizer_json);
+    const std::string config = (std::filesystem::path(tokenizer_json).parent_path() / "tokenizer_config.json").string();
+    if (std::ifstream c{config}) {
+      json cj;
+      try {
+        cj = json::parse(c);
+      } catch (const json::exception& e) {
+        throw InputError(config + ": not valid JSON: " + e.what());
+      }
+      t->read_config(cj, config);
+    }
     return t;
   } catch (const json::exception& e) {
     throw InputError(tokenizer_json + ": not a tokenizer.json of a BPE model: " + e.what());

@@ -114,6 +114,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   int vocab_size() const override { return vocab_; }
   int bos_id() const override { return bos_; }
   int eos_id() const override { return eos_; }
+  bool add_bos() const override { return bos_ >= 0; }
   std::string kind() const override { return "sentencepiece"; }
 
  private:

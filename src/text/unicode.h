@@ -21,6 +21,10 @@ void append_utf8(std::string& out, char32_t cp);
 // Python's str.lower() of one code point: one or two code points.
 void append_lower(std::u32string& out, char32_t c);
 
+// The Unicode normal forms of tokenizer.json's normalizers (normalize.cc).
+enum class NormalForm { none, nfc, nfd, nfkc, nfkd };
+std::string normalize_unicode(std::string_view text, NormalForm form);
+
 bool is_letter(char32_t c);
 bool is_number(char32_t c);
 bool is_space(char32_t c);

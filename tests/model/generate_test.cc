@@ -23,6 +23,7 @@ class CharTokenizer final : public text::Tokenizer {
   int vocab_size() const override { return 3 + 95; }
   int bos_id() const override { return 1; }
   int eos_id() const override { return 2; }
+  bool add_bos() const override { return true; }
   std::string kind() const override { return "char"; }
 };
 

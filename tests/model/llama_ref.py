@@ -33,7 +33,7 @@ def inv_freq(cfg):
     d = cfg["hidden_size"] // cfg["num_attention_heads"]
     f = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
     rs = cfg.get("rope_scaling")
-    if rs:
+    if rs and rs.get("rope_type", rs.get("type")) == "llama3":
         factor, low, high, old = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"], rs["original_max_position_embeddings"]
         wavelen = 2 * math.pi / f
         scaled = torch.where(wavelen > old / low, f / factor, f)
@@ -78,9 +78,10 @@ def main():
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         x = rms(h, w[p + "input_layernorm.weight"], cfg["rms_norm_eps"])
-        q = (x @ w[p + "self_attn.q_proj.weight"].T).view(B, L, H, D).transpose(1, 2)
-        k = (x @ w[p + "self_attn.k_proj.weight"].T).view(B, L, K, D).transpose(1, 2)
-        v = (x @ w[p + "self_attn.v_proj.weight"].T).view(B, L, K, D).transpose(1, 2)
+        # Qwen2's q/k/v carry biases; Llama's do not.
+        q = (x @ w[p + "self_attn.q_proj.weight"].T + w.get(p + "self_attn.q_proj.bias", 0)).view(B, L, H, D).transpose(1, 2)
+        k = (x @ w[p + "self_attn.k_proj.weight"].T + w.get(p + "self_attn.k_proj.bias", 0)).view(B, L, K, D).transpose(1, 2)
+        v = (x @ w[p + "self_attn.v_proj.weight"].T + w.get(p + "self_attn.v_proj.bias", 0)).view(B, L, K, D).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = k[:, :, None].expand(B, K, H // K, L, D).reshape(B, H, L, D)

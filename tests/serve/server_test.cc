@@ -103,6 +103,50 @@ TEST(Serve, ChatAndStreamingAgreeWithPlainCompletions) {
   EXPECT_NE(raw.find("data: [DONE]"), std::string::npos);
 }
 
+// With a chat template, /v1/chat/completions renders the messages as vLLM
+// does (continue_final_message included) and adds no BOS of its own: the
+// answer is the local model's on the rendered text.
+TEST(Serve, ChatRequestsGoThroughTheModelsChatTemplate) {
+  testing::TempDir dir;
+  testing::write_file(dir / "chat.jinja",
+                      "{{ bos_token }}{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}"
+                      "{% if add_generation_prompt %}<|assistant|>\n{% endif %}");
+  testing::write_file(dir / "tokenizer_config.json", R"({"bos_token": "<s>"})");
+  lm::LocalOptions lo;
+  lo.chat_template = dir / "chat.jinja";
+  lm::LocalModel model(testing::shared_tiny_world().model, lo);
+  Running server(model);
+  httplib::Client c("127.0.0.1", server.port());
+  json messages = json::array({{{"role", "user"}, {"content", "Wikipedia Title: Soraia\nQ: What is Soraia?"}},
+                               {{"role", "assistant"}, {"content", "Soraia is a"}}});
+  json req{{"messages", messages}, {"max_tokens", 10}, {"temperature", 0}, {"continue_final_message", true},
+           {"add_generation_prompt", false}};
+  auto res = c.Post("/v1/chat/completions", req.dump(), "application/json");
+  ASSERT_EQ(res->status, 200) << res->body;
+  const std::string rendered = "<s><|user|>\nWikipedia Title: Soraia\nQ: What is Soraia?<|end|>\n<|assistant|>\nSoraia is a";
+  EXPECT_EQ(model.chat_template()->render(nlohmann::ordered_json::parse(messages.dump()), [] {
+    text::ChatOptions o;
+    o.continue_final_message = true;
+    return o;
+  }()), rendered);
+  lm::CompletionOptions co;
+  co.max_tokens = 10;
+  co.chat_rendered = true;
+  const auto local = model.complete({rendered}, co);
+  EXPECT_EQ(json::parse(res->body)["choices"][0]["message"]["content"], local[0].text);
+  EXPECT_EQ(json::parse(res->body)["usage"]["prompt_tokens"], local[0].prompt_tokens);
+
+  // Both switches at once, and a template error, are the client's mistakes.
+  req["add_generation_prompt"] = true;
+  auto both = c.Post("/v1/chat/completions", req.dump(), "application/json");
+  EXPECT_EQ(both->status, 400) << both->body;
+  // A client that rendered the template itself turns BOS off, as with vLLM.
+  json plain{{"prompt", rendered}, {"max_tokens", 10}, {"temperature", 0}, {"add_special_tokens", false}};
+  auto p = c.Post("/v1/completions", plain.dump(), "application/json");
+  ASSERT_EQ(p->status, 200) << p->body;
+  EXPECT_EQ(json::parse(p->body)["choices"][0]["text"], local[0].text);
+}
+
 TEST(Serve, BadRequestsGet4xxJsonAndTheServerKeepsServing) {
   ServeOptions o;
   o.max_body_bytes = 4096;
@@ -230,6 +274,51 @@ TEST(RemoteBackend, GivesUpWithAClearErrorAfterItsRetries) {
   } catch (const RuntimeError& e) {
     EXPECT_NE(std::string(e.what()).find("HTTP 500: busy (after 3 tries)"), std::string::npos) << e.what();
   }
+}
+
+// A dead endpoint beside a live one: every prompt is answered, the dead
+// one's share moving to the live one, and the health report says so.
+TEST(RemoteBackend, FailoverMovesADeadEndpointsShareToTheLiveOne) {
+  Flaky live(0, 200), flapping(3, 503);
+  lm::RemoteOptions o;
+  o.endpoints = {"http://127.0.0.1:1/v1", flapping.url(), live.url()};
+  o.model = "m";
+  o.backoff_ms = 20;
+  o.max_backoff_ms = 200;
+  o.retries = 1;
+  o.concurrency = 2;
+  auto remote = lm::open_remote(o);
+  std::vector<std::string> prompts;
+  for (int i = 0; i < 30; ++i) prompts.push_back("q" + std::to_string(i));
+  auto out = remote->complete(prompts, {});
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(out[static_cast<std::size_t>(i)].text, "echo q" + std::to_string(i));
+  auto health = remote->endpoints();
+  ASSERT_EQ(health.size(), 3u);
+  EXPECT_EQ(health[0].ok, 0u);
+  EXPECT_GE(health[0].errors, 1u);
+  EXPECT_GE(health[1].errors, 1u);
+  EXPECT_LE(health[1].errors, 3u);
+  EXPECT_EQ(health[0].ok + health[1].ok + health[2].ok, 30u);
+  EXPECT_GT(health[2].ok, 10u);
+}
+
+TEST(RemoteBackend, StopsOnlyWhenEveryEndpointIsDown) {
+  Flaky down(1000, 503);
+  lm::RemoteOptions o;
+  o.endpoints = {"http://127.0.0.1:1/v1", down.url()};
+  o.model = "m";
+  o.backoff_ms = 1;
+  o.max_backoff_ms = 4;
+  o.retries = 2;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    lm::open_remote(o)->complete({"hi"}, {});
+    FAIL();
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("every endpoint is down"), std::string::npos) << e.what();
+  }
+  // Capped backoff: the failure comes quickly, not after minutes of doubling.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
 }
 
 TEST(RemoteBackend, UnreachableEndpointAndWrongPathAreNamed) {

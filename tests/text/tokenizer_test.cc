@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "steper/text.h"
+#include "unicode.h"
 #include "test_util.h"
 
 namespace steper::text {
@@ -31,6 +32,109 @@ TEST(BpeTokenizer, MatchesHuggingFaceOnGpt2ReferenceEncodings) {
     ++cases;
   }
   EXPECT_GE(cases, 18);
+}
+
+// Exact ids on every line of the reference encodings of GPT-2's, Llama-3's
+// and Qwen's tokenizers: expected_encodings.jsonl, and more_encodings.jsonl
+// whose texts exercise Qwen's NFC normalizer (114 of its lines fail without
+// it) and Llama-3's ignore_merges (144 lines).
+class ReferenceEncodings : public ::testing::TestWithParam<std::tuple<const char*, const char*>> {};
+
+TEST_P(ReferenceEncodings, EveryLineExactly) {
+  const std::string dir = testing::shared_data(std::string("tokenizers/") + std::get<0>(GetParam()));
+  auto tok = load_tokenizer(dir);
+  std::ifstream in(dir + "/" + std::get<1>(GetParam()));
+  ASSERT_TRUE(in) << dir;
+  std::string line;
+  int cases = 0, wrong = 0;
+  while (std::getline(in, line)) {
+    json j = json::parse(line);
+    std::string text = j["text"];
+    std::vector<int> want = j["ids"];
+    std::vector<int> got = tok->encode(text);
+    if (got != want && ++wrong <= 3) ADD_FAILURE() << json(text).dump() << "\n want " << json(want).dump() << "\n got  " << json(got).dump();
+    // Back to the text, in the normal form the tokenizer's normalizer gives.
+    EXPECT_EQ(tok->decode(got), std::get<0>(GetParam()) == std::string("qwen3") ? normalize_unicode(text, NormalForm::nfc) : text);
+    ++cases;
+  }
+  EXPECT_EQ(wrong, 0) << "of " << cases;
+  EXPECT_GE(cases, 18);
+}
+INSTANTIATE_TEST_SUITE_P(BpeTokenizer, ReferenceEncodings,
+                         ::testing::Combine(::testing::Values("gpt2", "llama3", "qwen3"),
+                                            ::testing::Values("expected_encodings.jsonl", "more_encodings.jsonl")));
+
+TEST(BpeTokenizer, QwenComposesAccentsAsItsNfcNormalizerDoes) {
+  auto tok = load_tokenizer(testing::shared_data("tokenizers/qwen3"));
+  EXPECT_EQ(tok->encode("e\u0301 composed"), tok->encode("\u00e9 composed"));
+  auto llama = load_tokenizer(testing::shared_data("tokenizers/llama3"));  // no normalizer: bytes as written
+  EXPECT_NE(llama->encode("e\u0301 composed"), llama->encode("\u00e9 composed"));
+}
+
+TEST(BpeTokenizer, AddedTokensStripTheBlanksTheirFlagsSay) {
+  std::ifstream in(testing::shared_data("tokenizers/gpt2/tokenizer.json"));
+  json j = json::parse(in);
+  for (auto& t : j["added_tokens"]) {
+    t["lstrip"] = true;
+    t["rstrip"] = true;
+  }
+  testing::TempDir dir;
+  testing::write_file(dir / "tokenizer.json", j.dump());
+  auto plain = load_tokenizer(testing::shared_data("tokenizers/gpt2"));
+  auto stripping = load_tokenizer(dir / "tokenizer.json");
+  std::vector<int> want = plain->encode(" a");
+  want.push_back(50256);
+  for (int id : plain->encode("b")) want.push_back(id);
+  EXPECT_EQ(stripping->encode(" a  <|endoftext|>\n b"), want);
+  EXPECT_NE(plain->encode(" a  <|endoftext|>\n b"), want);
+}
+
+// BOS and EOS as the folder's tokenizer_config.json names them, and the one
+// rule for adding BOS (Tokenizer::add_bos) from the post-processor.
+TEST(BpeTokenizer, SpecialTokensComeFromTheFolderAndTheBosRuleFromItsPostProcessor) {
+  auto qwen = load_tokenizer(testing::shared_data("tokenizers/qwen3"));
+  EXPECT_EQ(qwen->bos_id(), -1);       // "bos_token": null
+  EXPECT_EQ(qwen->eos_id(), 151645);   // <|im_end|>, not <|endoftext|>
+  EXPECT_FALSE(qwen->add_bos());
+  auto llama = load_tokenizer(testing::shared_data("tokenizers/llama3"));
+  EXPECT_EQ(llama->bos_id(), 128000);
+  EXPECT_EQ(llama->eos_id(), 128001);
+  EXPECT_FALSE(llama->add_bos());  // this copy's post-processor is plain ByteLevel
+
+  // Llama-3's own tokenizer.json adds <|begin_of_text|> through a template.
+  std::ifstream in(testing::shared_data("tokenizers/llama3/tokenizer.json"));
+  json j = json::parse(in);
+  j["post_processor"] = json::parse(R"({"type": "Sequence", "processors": [
+      {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
+      {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}},
+                                                {"Sequence": {"id": "A", "type_id": 0}}],
+       "pair": [], "special_tokens": {}}]})");
+  testing::TempDir dir;
+  testing::write_file(dir / "tokenizer.json", j.dump());
+  auto templated = load_tokenizer(dir.path());
+  EXPECT_TRUE(templated->add_bos());
+  EXPECT_EQ(templated->bos_id(), 128000);
+  testing::write_file(dir / "tokenizer_config.json", R"({"add_bos_token": false, "eos_token": "<|eot_id|>"})");
+  auto configured = load_tokenizer(dir.path());
+  EXPECT_FALSE(configured->add_bos());
+  EXPECT_EQ(configured->eos_id(), 128009);
+  testing::write_file(dir / "tokenizer_config.json", R"({"eos_token": "<|no_such_token|>"})");
+  EXPECT_THROW(load_tokenizer(dir.path()), InputError);
+}
+
+TEST(BpeTokenizer, AnUnknownNormalizerIsRefusedByName) {
+  std::ifstream in(testing::shared_data("tokenizers/gpt2/tokenizer.json"));
+  json j = json::parse(in);
+  j["normalizer"] = {{"type", "Lowercase"}};
+  testing::TempDir dir;
+  testing::write_file(dir / "tokenizer.json", j.dump());
+  try {
+    load_tokenizer(dir.path());
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("normalizer"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Lowercase"), std::string::npos) << e.what();
+  }
 }
 
 TEST(BpeTokenizer, RoundTripsArbitraryBytesAndUnicode) {
