@@ -59,6 +59,7 @@ struct Trace {
   std::vector<Step> steps;
   std::string prediction;
   std::string stop;  // "answer" | "max_steps" | "error"
+  std::string error; // why, when stop is "error" (the endpoint's or model's message); optional
 };
 
 // Parse a record; throw FieldError naming the field that is missing or of the
@@ -294,12 +295,18 @@ struct WorldQuestion {
 struct World {
   std::vector<Passage> corpus;
   std::vector<WorldQuestion> questions;
+  // Single-hop reading questions, one per distinct fact the train split's
+  // chains use ("Who directed X?" with X's passage as support): practice in
+  // finding one fact among passages, never a chain. Their gold traces have
+  // one step, the fact's statement and the answer.
+  std::vector<WorldQuestion> reading;
 };
 
 World generate_world(const WorldOptions& options);
 
-// Writes DIR/corpus.jsonl, DIR/{train,distill,dev,test}.jsonl and
-// DIR/gold_traces.jsonl (every question's gold trace).
+// Writes DIR/corpus.jsonl, DIR/{train,distill,dev,test}.jsonl,
+// DIR/gold_traces.jsonl (every question's gold trace), DIR/reading.jsonl
+// and DIR/reading_gold.jsonl.
 void write_world(const World& world, const std::string& out_dir);
 
 }  // namespace steper::data

@@ -72,7 +72,9 @@ StepwiseStats build_stepwise(const std::string& traces_path, const std::string& 
 
 // ---------------------------------------------------------------- training
 
-enum class Weighting { difficulty, uniform, none };
+// difficulty: the paper's. floor: the variant that shifts focus as the
+// paper describes (see StageWeights). uniform, none: the ablations.
+enum class Weighting { difficulty, uniform, none, floor };
 Weighting parse_weighting(const std::string& name);
 
 // The stage names in the order of the weights.
@@ -81,24 +83,40 @@ inline const std::vector<std::string>& stages() {
   return s;
 }
 
-// Combines per-stage mean losses. difficulty: sum_j [L_j / (2 sigma_j^2) +
-// log sigma_j] with s_j = log sigma_j^2 trainable (= 0.5 exp(-s_j) L_j +
-// 0.5 s_j); uniform: the mean of the stages present; none: not used (one
-// loss over all target tokens). Stages absent from a batch contribute nothing.
+// Combines per-stage mean losses. Stages absent from a batch contribute
+// nothing.
+//   difficulty: sum_j [L_j / (2 sigma_j^2) + log sigma_j] with s_j =
+//     log sigma_j^2 trainable (= 0.5 exp(-s_j) L_j + 0.5 s_j). Its optimum is
+//     sigma_j^2 = L_j, so the weight 1/(2 sigma_j^2) tracks 1/(2 L_j): the
+//     stage learnt best gets the most weight, and as its loss nears 0 that
+//     weight grows without bound. The focus never moves to the harder stages.
+//   floor: sigma_j^2 learnt by the same objective (from the losses, without
+//     passing its weights into the model's gradient); the model is trained
+//     on sum_j w_j L_j with w_j proportional to 1 / max(sigma_j^2, floor) and
+//     summing to 1 over the stages present. Early, when losses are high, the
+//     easy stages lead; once a stage's loss falls under the floor its weight
+//     stops growing, and the harder stages catch up until, with every loss
+//     under the floor, the weights are uniform.
+//   uniform: the mean of the stages present.
+//   none: not used (one loss over all target tokens).
 struct StageWeights {
-  explicit StageWeights(Weighting w);
+  explicit StageWeights(Weighting w, double floor = 0.1);
   // losses[j] undefined when stage j is absent.
   torch::Tensor combine(const std::vector<torch::Tensor>& losses) const;
-  // The effective weight of each stage, 1 / (2 sigma_j^2) (0.5 for uniform).
+  // The weight each stage's loss gets in the model's objective:
+  // 1/(2 sigma_j^2) for difficulty, 0.5 for uniform, w_j (of all three
+  // stages) for floor.
   std::vector<double> weights() const;
   Weighting weighting;
-  torch::Tensor log_var;  // [3], requires grad for difficulty
+  double floor;
+  torch::Tensor log_var;  // [3], requires grad for difficulty and floor
 };
 
 struct TrainOptions {
   model::TrainConfig train;
   Weighting weighting = Weighting::difficulty;
   double weight_lr = 0.02;  // learning rate of the log variances. Default: 0.02
+  double sigma_floor = 0.1; // Weighting::floor's floor on sigma^2 (a per-token loss). Default: 0.1
   int max_tokens = 0;       // longer samples are dropped; 0: the model's context. Default: 0
   double holdout = 0.05;    // share of samples held out for evaluation. Default: 0.05
   std::int64_t eval_every = 100;  // steps between held-out evaluations (0: never). Default: 100

@@ -1,6 +1,7 @@
 // steper/eval.h — scoring: retrieval recall of supporting passages.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
@@ -129,5 +130,24 @@ TraceReport evaluate_traces(const std::vector<data::Question>& questions, const 
                             const std::function<void(const ScoredRun&)>& on_run = nullptr);
 
 data::json to_json(const TraceReport& report);
+
+}  // namespace steper::eval
+
+namespace steper::eval {
+
+// ------------------------------------------------------- paired comparisons
+
+// The mean of a[i] - b[i] over paired items (two systems' scores on the same
+// questions) and its percentile bootstrap interval: `resamples` draws of the
+// items with replacement, from a generator seeded with `seed`, so that the
+// same scores always give the same interval.
+struct PairedInterval {
+  std::size_t n = 0;
+  double diff = 0;        // mean of a - b
+  double low = 0, high = 0;  // the central `level` share of the resampled means
+  double level = 0.95;
+};
+PairedInterval paired_bootstrap(const std::vector<double>& a, const std::vector<double>& b, int resamples = 2000,
+                                double level = 0.95, std::uint64_t seed = 1);
 
 }  // namespace steper::eval

@@ -5,11 +5,14 @@
 // each is trained. run_experiment() then goes through the stages
 //
 //   world -> index -> tokenizer -> pretrain teacher, pretrain student
+//   -> reading: both fine-tuned on single-hop questions (one fact among
+//      retrieved passages; never a chain), when `reading.epochs` > 0
 //   -> teacher SFT on the replayed gold chains of `train`
 //   -> teacher runs the strategy over `distill` -> step-wise, vanilla-KD
 //      and answer-only samples
 //   -> students: answer-only SFT, vanilla KD, StepER uniform, StepER
-//      difficulty-aware (all from the same pretrained student)
+//      difficulty-aware, StepER with the sigma^2 floor (all from the same
+//      student checkpoint, each for the same number of epochs)
 //   -> every model runs the strategy over dev and test -> scores -> report
 //
 // Each stage records the key it ran with (the config fields it reads and
@@ -56,6 +59,9 @@ struct ExperimentConfig {
   std::size_t world_questions = 1000;
   std::size_t world_entities = 0;  // knowledge-base size (data::WorldOptions::entities); 0: world_questions
   std::string corpus, train, distill, dev, test, gold_traces;
+  // Single-hop reading questions and their one-step gold traces, for the
+  // reading stage (the synthetic world makes its own).
+  std::string reading_questions, reading_gold;
 
   std::string tokenizer;  // an existing tokenizer folder/file; "" trains one
   int vocab_size = 1000;
@@ -65,12 +71,15 @@ struct ExperimentConfig {
   int pretrain_batch = 16;
   double pretrain_lr = 3e-3;
 
+  // Both models' reading stage, on single-hop questions; epochs 0 skips it.
+  TrainSpec reading{0, 16, 2e-3, 20};
   TrainSpec teacher_sft;      // on gold chains; epochs 0 skips it
   // Which teacher traces teach the students: "em" (the paper's: correct
   // ones), "acc" (gold answer contained), "all".
   std::string keep = "em";
   TrainSpec students;         // every student the same
   double weight_lr = 0.02;    // difficulty weights
+  double sigma_floor = 0.1;   // the floor variant's floor on sigma^2
 
   // Strategy (reasoning as query) at every run.
   int k = 4, max_steps = 5, max_passages = 15;

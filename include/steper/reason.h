@@ -187,6 +187,7 @@ struct RunOptions {
 struct RunStats {
   RunProgress progress;
   std::uint64_t answered = 0, max_steps = 0, errors = 0;  // this run's traces by stop
+  std::string first_error;  // the first error trace's message, for the summary
   bool complete = false;  // every question has its trace
 };
 

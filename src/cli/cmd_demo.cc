@@ -80,11 +80,13 @@ void add_demo_command(CLI::App& app, const Global& global) {
   CLI::App* cmd = app.add_subcommand(
       "demo",
       "Run the whole StepER experiment and print the comparison table: make a synthetic world, index it,\n"
-      "train a tokenizer, pretrain a teacher and a 4x smaller student, fine-tune the teacher on gold\n"
-      "reasoning chains, run it over the distill split, cut its correct traces into step-wise, vanilla-KD\n"
-      "and answer-only data, train four students from the same start (answer-only SFT, vanilla KD,\n"
-      "StepER uniform, StepER difficulty-aware), run every model over dev and test, and write a report\n"
-      "(config, logs, metrics.md/json, SVG plots) under --out/report.\n"
+      "train a tokenizer, pretrain a teacher and a smaller student, teach both to read (single-hop\n"
+      "questions over retrieved passages), fine-tune the teacher on gold reasoning chains, run it over\n"
+      "the distill split, cut its correct traces into step-wise, vanilla-KD and answer-only data, train\n"
+      "five students from the same start for the same number of epochs (answer-only SFT, vanilla KD,\n"
+      "StepER uniform, StepER difficulty-aware, StepER with the sigma^2 floor), run every model over dev\n"
+      "and test, and write a report (config, logs, metrics.md/json with paired bootstrap intervals, SVG\n"
+      "plots) under --out/report.\n"
       "Every stage is resumable: rerun the same command after Ctrl-C or a crash and it goes on; change\n"
       "the config and only what depends on the change reruns. --config FILE (JSON, any subset of the\n"
       "fields --print-config shows) adjusts a preset or points the pipeline at your own corpus,\n"
@@ -98,7 +100,9 @@ void add_demo_command(CLI::App& app, const Global& global) {
   cmd->add_flag("--print-config", a->print_config, "Print the resolved config as JSON and exit");
   cmd->add_option("--summarize", a->summarize,
                   "Finished experiment folders of one config run with different seeds: print each method's\n"
-                  "mean ± standard deviation (Markdown) and exit")
+                  "mean ± standard deviation, the test Acc of every seed, the paired differences with their 95%\n"
+                  "bootstrap intervals, StepER's share of the teacher's Acc and the stage weights' focus over\n"
+                  "training (Markdown), and exit")
       ->excludes("--print-config");
   cmd->callback([a, &global] { run_demo(*a, global); });
 }

@@ -71,14 +71,18 @@ void add_train_command(CLI::App& app, const Global& global) {
       "train",
       "Fine-tune a student on step-wise samples: loss on target tokens, one mean loss per stage,\n"
       "combined with difficulty-aware weights (sum_j L_j / (2 sigma_j^2) + log sigma_j, sigma learned),\n"
-      "uniform weights, or none (one loss: vanilla KD). Writes checkpoints in Hugging Face layout and\n"
+      "the floor variant (weights proportional to 1 / max(sigma_j^2, floor), summing to 1: easy stages\n"
+      "first, then the focus moves to the harder ones as their losses fall), uniform weights, or none\n"
+      "(one loss: vanilla KD). Writes checkpoints in Hugging Face layout and\n"
       "OUT/metrics.jsonl (per-stage losses and weights); Ctrl-C saves, rerunning resumes exactly.\n"
       "Data parallel: start one process per rank with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set\n"
       "(torchrun --no-python --nproc-per-node N steper train ...); --batch is per rank.");
   cmd->add_option("--data", a->data, "Samples JSONL (steper stepwise)")->required();
   cmd->add_option("--init", a->init, "Student model folder to start from")->required();
   cmd->add_option("--out", a->out, "Output model folder")->required();
-  cmd->add_option("--weighting", a->weighting, "difficulty, uniform or none");
+  cmd->add_option("--weighting", a->weighting, "difficulty, floor, uniform or none");
+  cmd->add_option("--sigma-floor", a->o.sigma_floor, "floor weighting: the floor on sigma^2, a per-token loss")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--weight-lr", a->o.weight_lr, "Learning rate of the stage log-variances");
   cmd->add_option("--lora-rank", a->o.lora.rank, "Train LoRA adapters of this rank instead of all weights (0: off);\n"
                   "they are merged into the weights when training ends")->check(CLI::NonNegativeNumber);

@@ -205,7 +205,9 @@ void add_run_command(CLI::App& app, const Global& global) {
                 a->out.c_str(), static_cast<unsigned long long>(s.progress.done), static_cast<unsigned long long>(s.answered),
                 static_cast<unsigned long long>(s.max_steps), static_cast<unsigned long long>(s.errors),
                 static_cast<unsigned long long>(s.progress.skipped), 100 * s.progress.em, s.progress.questions_per_second);
-    if (s.errors > 0) warn(std::to_string(s.errors) + " questions ended in an error (prompt longer than the context, or refused by the endpoint)");
+    if (s.errors > 0) {
+      warn(std::to_string(s.errors) + " questions ended in an error (each trace's \"error\" says why); the first: " + s.first_error);
+    }
   });
 }
 

@@ -116,6 +116,7 @@ Trace parse_trace(const json& j) {
   if (t.stop != "answer" && t.stop != "max_steps" && t.stop != "error") {
     throw FieldError("stop", "expected \"answer\", \"max_steps\" or \"error\", got \"" + t.stop + "\"");
   }
+  if (j.contains("error")) t.error = require_string(j, "error");
   return t;
 }
 
@@ -137,9 +138,11 @@ json to_json(const Step& s) {
 json to_json(const Trace& t) {
   json steps = json::array();
   for (const Step& s : t.steps) steps.push_back(to_json(s));
-  return json{{"id", t.id},           {"question", t.question},     {"answers", t.answers},
+  json j{{"id", t.id},           {"question", t.question},     {"answers", t.answers},
               {"strategy", t.strategy}, {"steps", std::move(steps)}, {"prediction", t.prediction},
               {"stop", t.stop}};
+  if (!t.error.empty()) j["error"] = t.error;
+  return j;
 }
 
 std::vector<Question> read_questions(const std::string& path) {

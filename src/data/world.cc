@@ -71,13 +71,30 @@ std::size_t split_of(std::uint64_t seed, const std::string& id) {
 }
 
 Trace gold_trace(const Question& q, const world::Draft& d) {
-  Trace t{q.id, q.question, q.answers, "gold", {}, d.answer, "answer"};
+  Trace t{q.id, q.question, q.answers, "gold", {}, d.answer, "answer", {}};
   for (std::size_t i = 0; i < d.hops.size(); ++i) {
     std::string output = d.statements[i];
     if (i + 1 == d.hops.size()) output += std::string(" ") + kAnswerMarker + " " + d.answer + ".";
     t.steps.push_back(Step{i == 0 ? q.question : d.statements[i - 1], {d.hops[i].passage_id}, output});
   }
   return t;
+}
+
+// A single-hop question asking for one hop's object.
+std::string reading_question(const WorldHop& h) {
+  const std::string& x = h.subject;
+  if (h.relation == "director") return "Who directed " + x + "?";
+  if (h.relation == "release year") return "When was " + x + " released?";
+  if (h.relation == "birthplace") return "Where was " + x + " born?";
+  if (h.relation == "birth year") return "When was " + x + " born?";
+  if (h.relation == "father") return "Who is the father of " + x + "?";
+  if (h.relation == "spouse") return "Who is " + x + " married to?";
+  if (h.relation == "employer") return "Who does " + x + " work for?";
+  if (h.relation == "founder") return "Who founded " + x + "?";
+  if (h.relation == "headquarters") return "Where are the headquarters of " + x + "?";
+  if (h.relation == "country") return "Which country is " + x + " in?";
+  if (h.relation == "capital") return "What is the capital of " + x + "?";
+  return "What is the " + h.relation + " of " + x + "?";
 }
 
 }  // namespace
@@ -151,6 +168,21 @@ World generate_world(const WorldOptions& options) {
       wq.hops = d.hops;
       wq.gold = gold_trace(q, d);
       w.questions.push_back(std::move(wq));
+      if (std::string(kSplits[s].name) != "train") continue;
+      for (std::size_t h = 0; h < d.hops.size(); ++h) {
+        const WorldHop& hop = d.hops[h];
+        std::string text = reading_question(hop);
+        if (!asked.insert(text).second) continue;  // one question per fact, none equal to a chain's
+        WorldQuestion r;
+        char rid[32];
+        std::snprintf(rid, sizeof rid, "reading-%06zu", w.reading.size());
+        r.question = Question{rid, text, {hop.object}, "single_hop", {hop.subject}, {hop.passage_id}, "world"};
+        r.split = "reading";
+        r.hops = {hop};
+        r.gold = Trace{rid, text, {hop.object}, "gold", {Step{text, {hop.passage_id}, d.statements[h] + " " + kAnswerMarker + " " + hop.object + "."}},
+                       hop.object, "answer", {}};
+        w.reading.push_back(std::move(r));
+      }
     }
   }
   return w;
@@ -163,6 +195,11 @@ void write_world(const World& world, const std::string& out_dir) {
   {
     JsonlWriter corpus(out_dir + "/corpus.jsonl", JsonlWriter::Mode::truncate);
     for (const auto& p : world.corpus) corpus.write(to_json(p));
+  }
+  {
+    JsonlWriter reading(out_dir + "/reading.jsonl", JsonlWriter::Mode::truncate);
+    JsonlWriter reading_gold(out_dir + "/reading_gold.jsonl", JsonlWriter::Mode::truncate);
+    for (const auto& r : world.reading) reading.write(to_json(r.question)), reading_gold.write(to_json(r.gold));
   }
   JsonlWriter gold(out_dir + "/gold_traces.jsonl", JsonlWriter::Mode::truncate);
   for (const auto& split : kSplits) {

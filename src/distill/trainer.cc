@@ -77,34 +77,54 @@ Weighting parse_weighting(const std::string& name) {
   if (name == "difficulty") return Weighting::difficulty;
   if (name == "uniform") return Weighting::uniform;
   if (name == "none") return Weighting::none;
-  throw InputError("unknown weighting '" + name + "'; use difficulty, uniform or none");
+  if (name == "floor") return Weighting::floor;
+  throw InputError("unknown weighting '" + name + "'; use difficulty, floor, uniform or none");
 }
 
-StageWeights::StageWeights(Weighting w) : weighting(w), log_var(torch::zeros({3})) {
-  if (w == Weighting::difficulty) log_var.set_requires_grad(true);
+StageWeights::StageWeights(Weighting w, double floor_) : weighting(w), floor(floor_), log_var(torch::zeros({3})) {
+  if (w == Weighting::floor && !(floor_ > 0)) throw InputError("sigma floor must be positive, got " + std::to_string(floor_));
+  if (w == Weighting::difficulty || w == Weighting::floor) log_var.set_requires_grad(true);
 }
 
 torch::Tensor StageWeights::combine(const std::vector<torch::Tensor>& losses) const {
   torch::Tensor total;
   int present = 0;
+  double inverse_sum = 0;  // floor: the normaliser of the weights
   for (std::size_t j = 0; j < losses.size(); ++j) {
     if (!losses[j].defined()) continue;
     ++present;
+    if (weighting == Weighting::floor) inverse_sum += 1 / std::max(std::exp(log_var[static_cast<std::int64_t>(j)].item<double>()), floor);
+  }
+  if (!present) throw InputError("a batch with no stage");
+  for (std::size_t j = 0; j < losses.size(); ++j) {
+    if (!losses[j].defined()) continue;
     torch::Tensor term = losses[j];
     if (weighting == Weighting::difficulty) {
       torch::Tensor s = log_var[static_cast<std::int64_t>(j)].to(losses[j].device());
       term = 0.5 * torch::exp(-s) * losses[j] + 0.5 * s;
+    } else if (weighting == Weighting::floor) {
+      // The weight is a constant to the model; sigma learns from the loss's
+      // value alone, so its gradient does not flow into the model.
+      torch::Tensor s = log_var[static_cast<std::int64_t>(j)].to(losses[j].device());
+      const double w = 1 / std::max(std::exp(s.item<double>()), floor) / inverse_sum;
+      term = w * losses[j] + (0.5 * torch::exp(-s) * losses[j].detach() + 0.5 * s);
     }
     total = total.defined() ? total + term : term;
   }
-  if (!total.defined()) throw InputError("a batch with no stage");
   return weighting == Weighting::uniform ? total / present : total;
 }
 
 std::vector<double> StageWeights::weights() const {
   std::vector<double> w;
+  double inverse_sum = 0;
   for (std::int64_t j = 0; j < 3; ++j) {
-    w.push_back(weighting == Weighting::difficulty ? 0.5 * std::exp(-log_var[j].item<double>()) : 0.5);
+    const double var = std::exp(log_var[j].item<double>());
+    if (weighting == Weighting::difficulty) w.push_back(0.5 / var);
+    else if (weighting == Weighting::floor) w.push_back(1 / std::max(var, floor)), inverse_sum += w.back();
+    else w.push_back(0.5);
+  }
+  if (weighting == Weighting::floor) {
+    for (double& x : w) x /= inverse_sum;
   }
   return w;
 }
@@ -158,10 +178,10 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
   report.total_steps = tc.steps;
 
   if (o.lora.rank > 0) model::add_lora(m.model, o.lora, tc.seed);
-  StageWeights weights(o.weighting);
+  StageWeights weights(o.weighting, o.sigma_floor);
   model::ExtraParams extra;
   extra.lr = o.weight_lr;
-  if (o.weighting == Weighting::difficulty) extra.params.push_back(weights.log_var);
+  if (weights.log_var.requires_grad()) extra.params.push_back(weights.log_var);
 
   // Epoch e visits the samples in a permutation drawn from (seed, e) alone.
   const auto n = static_cast<std::int64_t>(train_set.size());
@@ -226,6 +246,7 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
                               init_dir + ":" + std::to_string(static_cast<int>(o.weighting)) + ":" + std::to_string(tc.steps) + ":" +
                               std::to_string(tc.batch_size) + ":" + std::to_string(tc.grad_accum) + ":" + std::to_string(tc.lr) + ":" +
                               std::to_string(tc.seed) + ":" + std::to_string(o.weight_lr) + lora_key(o.lora) +
+                              (o.weighting == Weighting::floor ? ":floor" + std::to_string(o.sigma_floor) : "") +
                               (world > 1 ? ":world" + std::to_string(world) : "");
   std::filesystem::create_directories(out_dir);
   std::ofstream metrics(out_dir + "/metrics.jsonl", std::ios::app);

@@ -154,6 +154,7 @@ ExperimentConfig preset(const std::string& name) {
     c.student = ModelSpec{"", 32, 1, 4, 2, 0, 20};
     c.seq_len = 128;
     c.pretrain_batch = 8;
+    c.reading = TrainSpec{0.3, 16, 3e-3, 2};
     c.teacher_sft = TrainSpec{1, 8, 3e-3, 5};
     c.students = TrainSpec{1, 8, 3e-3, 5};
     c.max_steps = 3;
@@ -180,6 +181,8 @@ json to_json(const ExperimentConfig& c) {
               {"dev", c.dev},
               {"test", c.test},
               {"gold_traces", c.gold_traces},
+              {"reading_questions", c.reading_questions},
+              {"reading_gold", c.reading_gold},
               {"tokenizer", c.tokenizer},
               {"vocab_size", c.vocab_size},
               {"teacher", model_json(c.teacher)},
@@ -187,10 +190,12 @@ json to_json(const ExperimentConfig& c) {
               {"seq_len", c.seq_len},
               {"pretrain_batch", c.pretrain_batch},
               {"pretrain_lr", c.pretrain_lr},
+              {"reading", train_json(c.reading)},
               {"teacher_sft", train_json(c.teacher_sft)},
               {"keep", c.keep},
               {"students", train_json(c.students)},
               {"weight_lr", c.weight_lr},
+              {"sigma_floor", c.sigma_floor},
               {"k", c.k},
               {"max_steps", c.max_steps},
               {"max_passages", c.max_passages},
@@ -212,6 +217,8 @@ ExperimentConfig config_from_json(const json& j, const ExperimentConfig& base, c
   f.read("dev", c.dev);
   f.read("test", c.test);
   f.read("gold_traces", c.gold_traces);
+  f.read("reading_questions", c.reading_questions);
+  f.read("reading_gold", c.reading_gold);
   f.read("tokenizer", c.tokenizer);
   f.read("vocab_size", c.vocab_size);
   read_model(f, "teacher", c.teacher);
@@ -219,10 +226,12 @@ ExperimentConfig config_from_json(const json& j, const ExperimentConfig& base, c
   f.read("seq_len", c.seq_len);
   f.read("pretrain_batch", c.pretrain_batch);
   f.read("pretrain_lr", c.pretrain_lr);
+  read_train(f, "reading", c.reading);
   read_train(f, "teacher_sft", c.teacher_sft);
   f.read("keep", c.keep);
   read_train(f, "students", c.students);
   f.read("weight_lr", c.weight_lr);
+  f.read("sigma_floor", c.sigma_floor);
   f.read("k", c.k);
   f.read("max_steps", c.max_steps);
   f.read("max_passages", c.max_passages);
@@ -240,6 +249,11 @@ ExperimentConfig config_from_json(const json& j, const ExperimentConfig& base, c
                        "hint: name them, or give a trained teacher (teacher.init) and set teacher_sft.epochs to 0");
     }
   }
+  if (!c.corpus.empty() && c.reading.epochs > 0 && (c.reading_questions.empty() || c.reading_gold.empty())) {
+    throw InputError(where + ".reading_questions: the reading stage on your own data needs single-hop questions and their gold traces "
+                     "(reading_questions, reading_gold)\nhint: or set reading.epochs to 0");
+  }
+  if (!(c.sigma_floor > 0)) throw InputError(where + ".sigma_floor: must be positive, got " + std::to_string(c.sigma_floor));
   if (c.keep != "em" && c.keep != "acc" && c.keep != "all") throw InputError(where + ".keep: expected em, acc or all, got '" + c.keep + "'");
   check_positive(static_cast<long long>(c.world_questions), where + ".world_questions");
   check_positive(c.vocab_size, where + ".vocab_size");
@@ -266,11 +280,12 @@ ExperimentConfig config_from_json(const json& j, const ExperimentConfig& base, c
 const std::vector<Method>& methods() {
   static const std::vector<Method> m{
       {"teacher", "Teacher"},
-      {"student", "Student (no fine-tuning)"},
+      {"student", "Student (before distillation)"},
       {"answer", "Answer-only SFT"},
       {"vanilla", "Vanilla KD"},
       {"steper_uniform", "StepER (uniform)"},
       {"steper_difficulty", "StepER (difficulty-aware)"},
+      {"steper_floor", "StepER (σ² floor)"},
   };
   return m;
 }

@@ -85,10 +85,16 @@ class Experiment {
   void index_stage();
   void tokenizer_stage();
   std::string pretrain_stage(const std::string& who, const ModelSpec& spec);
-  std::string teacher_sft_stage(const std::string& pretrained);
+  std::string teacher_sft_stage(const std::string& start);
   std::string run_stage(const std::string& name, const std::string& model_dir, const std::string& questions, const std::vector<std::string>& after);
-  json distill_stage(const std::string& id, const std::string& samples, distill::Weighting w, const std::string& init,
-                     const std::vector<std::string>& after);
+  // Fine-tunes `init` on `samples` into `dir` as stage train-<id>.
+  json distill_stage(const std::string& id, const std::string& dir, const TrainSpec& spec, const std::string& samples,
+                     distill::Weighting w, const std::string& init, const std::vector<std::string>& after);
+  // The reading stage's samples (once), then `who`'s reading fine-tuning;
+  // returns the model the next stage starts from.
+  std::string reading_stage(const std::string& who, const std::string& pretrained);
+  // Gold traces replayed through the retriever, cut into samples.
+  json gold_samples(const std::string& gold, const std::string& questions, const std::string& dir, const std::string& what);
   // The first `limit` questions of a split (all when 0), as a file of their own.
   std::string questions_stage(const std::string& split, const std::string& file, std::size_t limit);
 
@@ -107,7 +113,8 @@ class Experiment {
   StageBook book_;
   std::ofstream log_;
   // Where the data is (the world's files, or the config's).
-  std::string corpus_, train_, distill_, dev_, test_, gold_;
+  std::string corpus_, train_, distill_, dev_, test_, gold_, reading_questions_, reading_gold_;
+  std::string teacher_start_stage_;  // the stage of the model the teacher's SFT starts from
   std::string tokenizer_;
   json teacher_training_;  // the teacher's SFT stage result, when it had one
 };
@@ -115,15 +122,20 @@ class Experiment {
 void Experiment::data_stage() {
   if (!c_.corpus.empty()) {
     corpus_ = c_.corpus, train_ = c_.train, distill_ = c_.distill, dev_ = c_.dev, test_ = c_.test, gold_ = c_.gold_traces;
+    reading_questions_ = c_.reading_questions, reading_gold_ = c_.reading_gold;
     json inputs{{"corpus", file_identity(corpus_)}, {"train", file_identity(train_)}, {"distill", file_identity(distill_)},
                 {"dev", file_identity(dev_)}, {"test", file_identity(test_)}};
     if (!gold_.empty()) inputs["gold"] = file_identity(gold_);
+    if (c_.reading.epochs > 0) inputs["reading"] = json{file_identity(reading_questions_), file_identity(reading_gold_)};
     book_.run("data", inputs, {}, {}, [] { return json::object(); });
     return;
   }
   corpus_ = path("world/corpus.jsonl"), train_ = path("world/train.jsonl"), distill_ = path("world/distill.jsonl");
   dev_ = path("world/dev.jsonl"), test_ = path("world/test.jsonl"), gold_ = path("world/gold_traces.jsonl");
+  reading_questions_ = path("world/reading.jsonl"), reading_gold_ = path("world/reading_gold.jsonl");
   json world_key{{"world_seed", c_.seed}, {"questions", c_.world_questions}};
+  // Worlds written before reading questions existed lack their files.
+  if (c_.reading.epochs > 0) world_key["reading"] = true;
   if (c_.world_entities > 0) world_key["entities"] = c_.world_entities;  // absent when 0: earlier runs keep their key
   json r = book_.run("data", world_key, {}, {"world"}, [&] {
     data::WorldOptions wo;
@@ -252,45 +264,62 @@ std::string Experiment::pretrain_stage(const std::string& who, const ModelSpec& 
 // The teacher learns the reasoning-as-query layout from the gold chains of
 // the train split, replayed through the retriever so that its prompts hold
 // what retrieval finds (distractors included), as at inference.
-std::string Experiment::teacher_sft_stage(const std::string& pretrained) {
-  if (c_.teacher_sft.epochs <= 0) return pretrained;
-  book_.run("teacher-gold", json{{"k", c_.k}, {"max_passages", c_.max_passages}}, {"data", "index"}, {"teacher/gold"}, [&] {
-    fs::create_directories(path("teacher/gold"));
-    std::set<std::string> train_ids;
-    for (const auto& q : data::read_questions(train_)) train_ids.insert(q.id);
-    auto retriever = retrieve::open_retriever(path("index"));
-    const std::string replayed = path("teacher/gold/replayed.jsonl");
-    {
-      data::JsonlWriter w(replayed + ".partial", data::JsonlWriter::Mode::truncate);
-      data::RecordReader<data::Trace> r(gold_, data::parse_trace);
-      data::Trace t;
-      while (r.next(t)) {
-        if (train_ids.count(t.id)) w.write(data::to_json(reason::replay(t, *retriever, c_.k)));
-      }
+json Experiment::gold_samples(const std::string& gold, const std::string& questions, const std::string& dir, const std::string& what) {
+  fs::create_directories(path(dir));
+  std::set<std::string> ids;
+  for (const auto& q : data::read_questions(questions)) ids.insert(q.id);
+  auto retriever = retrieve::open_retriever(path("index"));
+  const std::string replayed = path(dir + "/replayed.jsonl");
+  {
+    data::JsonlWriter w(replayed + ".partial", data::JsonlWriter::Mode::truncate);
+    data::RecordReader<data::Trace> r(gold, data::parse_trace);
+    data::Trace t;
+    while (r.next(t)) {
+      if (ids.count(t.id)) w.write(data::to_json(reason::replay(t, *retriever, c_.k)));
     }
-    fs::rename(replayed + ".partial", replayed);
-    distill::StepwiseOptions so;
-    so.keep = "all";
-    so.max_passages = c_.max_passages;
-    auto st = distill::build_stepwise(replayed, train_, corpus_, path("teacher/gold/samples.jsonl"), so);
-    say("teacher-gold: " + std::to_string(st.kept) + " gold chains -> " + std::to_string(st.samples["init"] + st.samples["expand"] + st.samples["aggregate"]) + " samples");
-    return json{{"chains", st.kept}};
-  });
-  teacher_training_ = distill_stage("teacher", path("teacher/gold/samples.jsonl"), distill::Weighting::none, pretrained,
-                                    {"teacher-gold", "pretrain-teacher"});
+  }
+  fs::rename(replayed + ".partial", replayed);
+  distill::StepwiseOptions so;
+  so.keep = "all";
+  so.max_passages = c_.max_passages;
+  auto st = distill::build_stepwise(replayed, questions, corpus_, path(dir + "/samples.jsonl"), so);
+  std::size_t samples = 0;
+  for (const auto& [stage, n] : st.samples) samples += n;
+  say(what + ": " + std::to_string(st.kept) + " gold traces -> " + std::to_string(samples) + " samples");
+  return json{{"chains", st.kept}, {"samples", samples}};
+}
+
+std::string Experiment::reading_stage(const std::string& who, const std::string& pretrained) {
+  if (c_.reading.epochs <= 0) return pretrained;
+  book_.run("reading-gold", json{{"k", c_.k}, {"max_passages", c_.max_passages}}, {"data", "index"}, {"reading"},
+            [&] { return gold_samples(reading_gold_, reading_questions_, "reading", "reading-gold"); });
+  distill_stage("read-" + who, who + "/reader", c_.reading, path("reading/samples.jsonl"), distill::Weighting::none, pretrained,
+                {"reading-gold", "pretrain-" + who});
+  return path(who + "/reader");
+}
+
+// The teacher learns the reasoning-as-query layout from the gold chains of
+// the train split, replayed through the retriever so that its prompts hold
+// what retrieval finds (distractors included), as at inference.
+std::string Experiment::teacher_sft_stage(const std::string& start) {
+  if (c_.teacher_sft.epochs <= 0) return start;
+  book_.run("teacher-gold", json{{"k", c_.k}, {"max_passages", c_.max_passages}}, {"data", "index"}, {"teacher/gold"},
+            [&] { return gold_samples(gold_, train_, "teacher/gold", "teacher-gold"); });
+  teacher_training_ = distill_stage("teacher", "teacher/model", c_.teacher_sft, path("teacher/gold/samples.jsonl"), distill::Weighting::none,
+                                    start, {"teacher-gold", teacher_start_stage_});
   return path("teacher/model");
 }
 
-json Experiment::distill_stage(const std::string& id, const std::string& samples, distill::Weighting w, const std::string& init,
-                               const std::vector<std::string>& after) {
-  const bool teacher = id == "teacher";
-  const TrainSpec& spec = teacher ? c_.teacher_sft : c_.students;
-  const std::string stage = "train-" + id, dir = teacher ? "teacher/model" : "students/" + id;
-  json r = book_.run(stage, json{{"train", train_inputs(spec)}, {"weighting", static_cast<int>(w)}, {"weight_lr", c_.weight_lr}, {"seed", c_.seed}},
-                     after, {dir}, [&] {
+json Experiment::distill_stage(const std::string& id, const std::string& dir, const TrainSpec& spec, const std::string& samples,
+                               distill::Weighting w, const std::string& init, const std::vector<std::string>& after) {
+  const std::string stage = "train-" + id;
+  json key{{"train", train_inputs(spec)}, {"weighting", static_cast<int>(w)}, {"weight_lr", c_.weight_lr}, {"seed", c_.seed}};
+  if (w == distill::Weighting::floor) key["sigma_floor"] = c_.sigma_floor;  // only here: other stages keep their keys
+  json r = book_.run(stage, key, after, {dir}, [&] {
     distill::TrainOptions o;
     o.weighting = w;
     o.weight_lr = c_.weight_lr;
+    o.sigma_floor = c_.sigma_floor;
     o.epochs = spec.epochs;
     o.train.batch_size = spec.batch;
     o.train.lr = spec.lr;
@@ -371,9 +400,13 @@ ExperimentResult Experiment::run() {
 
   const std::string teacher_pre = pretrain_stage("teacher", c_.teacher);
   const std::string student_pre = pretrain_stage("student", c_.student);
-  const std::string teacher = teacher_sft_stage(teacher_pre);
-  const std::string teacher_stage = c_.teacher_sft.epochs > 0 ? "train-teacher" : "pretrain-teacher";
-  const std::string student_stage = "pretrain-student";
+  const bool reading = c_.reading.epochs > 0;
+  const std::string teacher_read = reading_stage("teacher", teacher_pre);
+  teacher_start_stage_ = reading ? "train-read-teacher" : "pretrain-teacher";
+  const std::string student_start = reading_stage("student", student_pre);
+  const std::string teacher = teacher_sft_stage(teacher_read);
+  const std::string teacher_stage = c_.teacher_sft.epochs > 0 ? "train-teacher" : teacher_start_stage_;
+  const std::string student_stage = reading ? "train-read-student" : "pretrain-student";
 
   // The teacher's traces over the distill split, cut three ways.
   const std::string distill_questions = questions_stage("distill", distill_, c_.distill_questions);
@@ -403,20 +436,23 @@ ExperimentResult Experiment::run() {
     }
   }
 
-  // The students, all from the same pretrained student.
+  // The students, all from the same checkpoint, each for students.epochs
+  // passes over its own samples.
   json training = json::object();
   const std::vector<std::tuple<std::string, std::string, distill::Weighting>> students{
       {"answer", "answer", distill::Weighting::none},
       {"vanilla", "vanilla", distill::Weighting::none},
       {"steper_uniform", "steper", distill::Weighting::uniform},
-      {"steper_difficulty", "steper", distill::Weighting::difficulty}};
+      {"steper_difficulty", "steper", distill::Weighting::difficulty},
+      {"steper_floor", "steper", distill::Weighting::floor}};
   for (const auto& [id, samples, w] : students) {
-    training[id] = distill_stage(id, path("samples/" + samples + ".jsonl"), w, student_pre, {"samples-" + samples, student_stage});
+    training[id] = distill_stage(id, "students/" + id, c_.students, path("samples/" + samples + ".jsonl"), w, student_start,
+                                 {"samples-" + samples, student_stage});
   }
   if (!teacher_training_.is_null()) training["teacher"] = teacher_training_;
 
   // Every model over dev and test.
-  std::map<std::string, std::string> model_dirs{{"teacher", teacher}, {"student", student_pre}};
+  std::map<std::string, std::string> model_dirs{{"teacher", teacher}, {"student", student_start}};
   std::map<std::string, std::string> model_stage{{"teacher", teacher_stage}, {"student", student_stage}};
   for (const auto& [id, samples, w] : students) {
     model_dirs[id] = path("students/" + id);

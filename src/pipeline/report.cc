@@ -86,6 +86,37 @@ std::vector<std::pair<double, double>> smooth(std::vector<std::pair<double, doub
   return points;
 }
 
+// "+5.2 [1.0, 9.4]": a paired difference and its interval, in points.
+std::string interval(const json& c) {
+  if (!c.is_object()) return "–";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%+.1f [%+.1f, %+.1f]", 100 * c["diff"].get<double>(), 100 * c["low"].get<double>(),
+                100 * c["high"].get<double>());
+  return buf;
+}
+
+// Each stage's share of the summed weights at fractions of training, from a
+// student's metrics.jsonl: the focus of the objective, comparable between
+// weightings whatever their scale.
+json weight_shares(const std::string& metrics_path) {
+  std::vector<std::vector<std::pair<double, double>>> series;
+  for (const auto& stage : distill::stages()) series.push_back(metric_series(metrics_path, "weight_" + stage));
+  json out = json::array();
+  if (series[0].empty()) return out;
+  const double last = series[0].back().first;
+  for (double f : {0.0, 0.1, 0.25, 0.5, 0.75, 1.0}) {
+    // The first logged step at or after this fraction.
+    std::size_t i = 0;
+    while (i + 1 < series[0].size() && series[0][i].first < f * last) ++i;
+    double sum = 0;
+    for (const auto& s : series) sum += i < s.size() ? s[i].second : 0;
+    json row{{"step", series[0][i].first}, {"fraction", f}};
+    for (std::size_t j = 0; j < series.size(); ++j) row[distill::stages()[j]] = sum > 0 && i < series[j].size() ? series[j][i].second / sum : 0;
+    out.push_back(row);
+  }
+  return out;
+}
+
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
   out << text;
@@ -94,10 +125,53 @@ void write_text(const std::string& path, const std::string& text) {
 
 }  // namespace
 
+std::string label_of(const json& metrics, const std::string& id) {
+  for (const auto& row : metrics["methods"]) {
+    if (row.value("id", "") == id) return row.value("label", id);
+  }
+  return id;
+}
+
+std::string comparisons_table(const json& metrics) {
+  if (!metrics.contains("comparisons") || metrics["comparisons"].empty()) return "";
+  std::string t = "\nPaired differences in Acc (points), with 95% bootstrap intervals over the questions:\n\n"
+                  "| Comparison | Dev | Test |\n|---|---:|---:|\n";
+  for (const auto& c : metrics["comparisons"]) {
+    t += "| " + label_of(metrics, c["a"]) + " − " + label_of(metrics, c["b"]) + " | " + interval(c.value("dev", json())) + " | " +
+         interval(c.value("test", json())) + " |\n";
+  }
+  return t;
+}
+
+std::string weight_shares_table(const json& metrics) {
+  if (!metrics.contains("weight_shares") || metrics["weight_shares"].empty()) return "";
+  std::string t = "\nStage weights as shares of their sum, over training (init / expand / aggregate):\n\n| Student |";
+  std::string rule = "|---|";
+  const json& any = metrics["weight_shares"].begin().value();
+  for (const auto& p : any) {
+    char h[32];
+    std::snprintf(h, sizeof h, " %.0f%% |", 100 * p["fraction"].get<double>());
+    t += h, rule += "---:|";
+  }
+  t += "\n" + rule + "\n";
+  for (const auto& [id, points] : metrics["weight_shares"].items()) {
+    t += "| " + label_of(metrics, id) + " |";
+    for (const auto& p : points) {
+      char cell[48];
+      std::snprintf(cell, sizeof cell, " %.2f / %.2f / %.2f |", p["init"].get<double>(), p["expand"].get<double>(), p["aggregate"].get<double>());
+      t += cell;
+    }
+    t += "\n";
+  }
+  return t;
+}
+
 void Scores::add(const std::string& method, const std::string& split, const std::vector<data::Question>& questions,
                  const std::string& traces_path) {
   std::map<std::size_t, Sums> hops;
+  std::map<std::string, double> acc;
   auto report = eval::evaluate_traces(questions, traces_path, [&](const eval::ScoredRun& r) {
+    acc[r.question->id] = r.scores.acc;
     const std::size_t h = r.question->supporting_ids.size();
     if (h == 0) return;
     Sums& s = hops[h];
@@ -110,6 +184,29 @@ void Scores::add(const std::string& method, const std::string& split, const std:
   json by_hops = json::object();
   for (const auto& [h, s] : hops) by_hops[std::to_string(h)] = s.to_json();
   scores_[method][split] = json{{"overall", j}, {"by_type", by_type}, {"by_hops", by_hops}};
+  std::vector<double>& v = acc_[method][split];
+  v.clear();
+  for (const auto& q : questions) {
+    auto it = acc.find(q.id);
+    v.push_back(it == acc.end() ? 0.0 : it->second);
+  }
+}
+
+const std::vector<double>& Scores::per_question(const std::string& method, const std::string& split) const {
+  static const std::vector<double> none;
+  auto m = acc_.find(method);
+  if (m == acc_.end()) return none;
+  auto s = m->second.find(split);
+  return s == m->second.end() ? none : s->second;
+}
+
+const std::vector<Comparison>& comparisons() {
+  static const std::vector<Comparison> c{{"steper_difficulty", "vanilla"},
+                                         {"steper_difficulty", "answer"},
+                                         {"steper_difficulty", "steper_uniform"},
+                                         {"steper_floor", "steper_difficulty"},
+                                         {"steper_floor", "vanilla"}};
+  return c;
 }
 
 const json& Scores::of(const std::string& method) const {
@@ -133,6 +230,26 @@ Report::Report(const ExperimentConfig& config, const std::string& out_dir, const
     for (const auto& [split, s] : scores.of(m.id).items()) row[split] = s;
     metrics_["methods"].push_back(row);
   }
+  // Paired bootstrap intervals over the questions, per split.
+  json cmp = json::array();
+  for (const auto& c : comparisons()) {
+    json row{{"a", c.a}, {"b", c.b}};
+    for (const char* split : {"dev", "test"}) {
+      const auto& a = scores.per_question(c.a, split);
+      const auto& b = scores.per_question(c.b, split);
+      if (a.empty() || a.size() != b.size()) continue;
+      const auto r = eval::paired_bootstrap(a, b, 2000, 0.95, config.seed);
+      row[split] = json{{"questions", r.n}, {"diff", r.diff}, {"low", r.low}, {"high", r.high}, {"level", r.level}, {"resamples", 2000}};
+    }
+    if (row.contains("test") || row.contains("dev")) cmp.push_back(row);
+  }
+  metrics_["comparisons"] = cmp;
+  json shares = json::object();
+  for (const char* id : {"steper_difficulty", "steper_floor"}) {
+    json w = weight_shares(out_dir + "/students/" + id + "/metrics.jsonl");
+    if (!w.empty()) shares[id] = w;
+  }
+  metrics_["weight_shares"] = shares;
 }
 
 std::string Report::table() const {
@@ -164,6 +281,8 @@ std::string Report::table() const {
   };
   t += breakdown("Test Acc by question type:", "by_type", types, "");
   t += breakdown("Test Acc by hops:", "by_hops", hops, " hops");
+  t += comparisons_table(metrics_);
+  t += weight_shares_table(metrics_);
   return t;
 }
 
@@ -182,6 +301,13 @@ void Report::write(const std::string& dir) const {
   }
   write_text(dir + "/stage_losses.svg", line_chart("StepER (difficulty-aware): per-stage loss (mean of 20 batches)", "step", "loss", losses));
   write_text(dir + "/stage_weights.svg", line_chart("StepER (difficulty-aware): stage weights 1/(2 sigma^2)", "step", "weight", weights));
+  const std::string fm = out_dir_ + "/students/steper_floor/metrics.jsonl";
+  if (std::filesystem::exists(fm)) {
+    std::vector<Series> floor_weights;
+    for (const auto& stage : distill::stages()) floor_weights.push_back({stage, metric_series(fm, "weight_" + stage)});
+    write_text(dir + "/stage_weights_floor.svg",
+               line_chart("StepER (sigma^2 floor): stage weights, summing to 1", "step", "weight", floor_weights));
+  }
 
   std::vector<std::string> labels;
   for (const auto& row : metrics_["methods"]) labels.push_back(row["label"].get<std::string>());

@@ -19,10 +19,26 @@ class Scores {
            const std::string& traces_path);
   // {"dev": {"overall": {...}, "by_type": {...}, "by_hops": {...}}, ...}
   const data::json& of(const std::string& method) const;
+  // Acc of each question of `split`, in the questions' order (0 for a
+  // question with no trace); empty when the method has no run of it.
+  const std::vector<double>& per_question(const std::string& method, const std::string& split) const;
 
  private:
   std::map<std::string, data::json> scores_;
+  std::map<std::string, std::map<std::string, std::vector<double>>> acc_;  // method -> split -> per question
 };
+
+// The paired differences the report prints, in order: a against b.
+struct Comparison {
+  std::string a, b;
+};
+const std::vector<Comparison>& comparisons();
+
+// Sections of the report's Markdown, from a metrics.json (also for
+// `demo --summarize`, which reads them back).
+std::string label_of(const data::json& metrics, const std::string& id);
+std::string comparisons_table(const data::json& metrics);
+std::string weight_shares_table(const data::json& metrics);
 
 class Report {
  public:

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 
+#include "report.h"
 #include "steper/error.h"
 #include "steper/pipeline.h"
 
@@ -24,6 +25,27 @@ json read_metrics(const std::string& run_dir) {
     throw InputError(path + ": not a report's metrics.json (no \"methods\" list)");
   }
   return j;
+}
+
+// "12.3": a share in %, or "–".
+std::string pct(const json& v) {
+  if (!v.is_number()) return "–";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.1f", 100 * v.get<double>());
+  return buf;
+}
+
+const json* method_row(const json& metrics, const std::string& id) {
+  for (const auto& row : metrics["methods"]) {
+    if (row.value("id", "") == id) return &row;
+  }
+  return nullptr;
+}
+
+json test_acc(const json& metrics, const std::string& id) {
+  const json* row = method_row(metrics, id);
+  if (!row || !row->contains("test")) return json();
+  return (*row)["test"]["overall"].value("acc", json());
 }
 
 // "12.3 ± 1.4": mean and sample standard deviation, in %.
@@ -48,8 +70,10 @@ std::string seeds_table(const std::vector<std::string>& run_dirs) {
   std::map<std::string, std::map<std::string, std::vector<double>>> v;  // method -> "split/metric" -> per seed
   std::map<std::string, std::string> labels;
   std::string experiment, seeds;
+  std::vector<json> reports;
   for (const auto& dir : run_dirs) {
-    const json m = read_metrics(dir);
+    reports.push_back(read_metrics(dir));
+    const json& m = reports.back();
     const std::string name = m.value("experiment", "");
     if (experiment.empty()) experiment = name;
     else if (name != experiment) {
@@ -80,6 +104,49 @@ std::string seeds_table(const std::vector<std::string>& run_dirs) {
       for (const char* metric : {"em", "f1", "acc"}) t += " | " + mean_sd(v[id][std::string(split) + "/" + metric]);
     }
     t += " |\n";
+  }
+  if (reports.size() < 2 && !reports[0].contains("comparisons")) return t;
+
+  // Per seed: test Acc, each paired difference with its interval, the
+  // StepER student's share of the teacher's Acc, the weights' focus.
+  std::string head = "| |", rule = "|---|";
+  for (const auto& m : reports) head += " seed " + std::to_string(m.value("seed", std::uint64_t{0})) + " |", rule += "---:|";
+  t += "\nTest Acc per seed (%):\n\n" + head + "\n" + rule + "\n";
+  for (const auto& id : order) {
+    t += "| " + labels[id] + " |";
+    for (const auto& m : reports) t += " " + pct(test_acc(m, id)) + " |";
+    t += "\n";
+  }
+  t += "\nPaired differences in test Acc (points) per seed, 95% bootstrap intervals over the questions:\n\n" + head + "\n" + rule + "\n";
+  for (const auto& c : comparisons()) {
+    std::string line = "| " + labels[c.a] + " − " + labels[c.b] + " |";
+    bool any = false;
+    for (const auto& m : reports) {
+      json cell;
+      for (const auto& row : m.value("comparisons", json::array())) {
+        if (row.value("a", "") == c.a && row.value("b", "") == c.b && row.contains("test")) cell = row["test"];
+      }
+      any = any || cell.is_object();
+      char buf[64] = "–";
+      if (cell.is_object()) {
+        std::snprintf(buf, sizeof buf, "%+.1f [%+.1f, %+.1f]", 100 * cell["diff"].get<double>(), 100 * cell["low"].get<double>(),
+                      100 * cell["high"].get<double>());
+      }
+      line += std::string(" ") + buf + " |";
+    }
+    if (any && labels.count(c.a) && labels.count(c.b)) t += line + "\n";
+  }
+  if (labels.count("steper_difficulty") && labels.count("teacher")) {
+    t += "| " + labels["steper_difficulty"] + " / Teacher (%) |";
+    for (const auto& m : reports) {
+      const json a = test_acc(m, "steper_difficulty"), b = test_acc(m, "teacher");
+      t += " " + (a.is_number() && b.is_number() && b.get<double>() > 0 ? pct(a.get<double>() / b.get<double>()) : std::string("–")) + " |";
+    }
+    t += "\n";
+  }
+  for (const auto& m : reports) {
+    const std::string w = weight_shares_table(m);
+    if (!w.empty()) t += "\nSeed " + std::to_string(m.value("seed", std::uint64_t{0})) + "." + w;
   }
   return t;
 }

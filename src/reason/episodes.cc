@@ -70,7 +70,10 @@ class EpisodeBase : public Episode {
     trace_.prediction = prediction;
     need_ = Need::done;
   }
-  void fail() { finish("error", ""); }
+  void fail(const std::string& why) {
+    finish("error", "");
+    trace_.error = why.empty() ? "the model failed" : why;
+  }
 
   const StrategyOptions& o_;
   Templates templates_;  // the options' layouts, with this question's demonstrations
@@ -108,7 +111,7 @@ class ChainEpisode : public EpisodeBase {
   }
 
   void generated(const lm::Completion& c) override {
-    if (c.finish == "error") return fail();
+    if (c.finish == "error") return fail(c.error);
     std::string text = trim(c.text);
     if (forcing_) return finish("max_steps", extract_answer(o_.marker + " " + text, o_.marker));
     if (o_.ircot_protocol && o_.strategy == Strategy::ircot) return generated_ircot(first_sentence(text));
@@ -172,7 +175,7 @@ class SelfAskEpisode : public EpisodeBase {
   lm::CompletionOptions generation() const override { return options(o_.step_tokens, {"\n"}); }
 
   void generated(const lm::Completion& c) override {
-    if (c.finish == "error") return fail();
+    if (c.finish == "error") return fail(c.error);
     const std::string text = trim(c.text);
     if (forcing_) return finish("max_steps", extract_answer(o_.selfask_marker + " " + text, o_.selfask_marker));
     std::string line = text;

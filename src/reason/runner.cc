@@ -138,7 +138,7 @@ RunStats run(const StrategyOptions& options, lm::LanguageModel& model, retrieve:
       ++stats.progress.done;
       if (t.stop == "answer") ++stats.answered;
       else if (t.stop == "max_steps") ++stats.max_steps;
-      else ++stats.errors;
+      else if (stats.errors++ == 0) stats.first_error = t.error;
       for (const auto& a : t.answers) {
         if (text::normalize_answer(a) == text::normalize_answer(t.prediction)) {
           em_sum += 1;

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "jinja.h"
+#include "jinja_builtins.h"
 #include "steper/text.h"
 
 namespace steper::text {
@@ -74,14 +75,6 @@ std::string final_text(const json& messages, const std::string& name) {
   throw InputError(name + ": continue_final_message found no text in the final message's content");
 }
 
-std::string strip_ws(const std::string& s, bool left, bool right) {
-  const char* ws = " \t\n\r\f\v";
-  std::size_t b = left ? s.find_first_not_of(ws) : 0;
-  if (b == std::string::npos) return "";
-  std::size_t e = right ? s.find_last_not_of(ws) + 1 : s.size();
-  return s.substr(b, e - b);
-}
-
 }  // namespace
 
 ChatTemplate::ChatTemplate(const std::string& source, const json& special_tokens, std::string name)
@@ -124,7 +117,7 @@ std::string ChatTemplate::render(const json& messages, const ChatOptions& option
   if (!options.continue_final_message) return rendered;
 
   const std::string final_message = final_text(messages, name_);
-  const std::string stripped = strip_ws(final_message, true, true);
+  const std::string stripped = jinja::python_strip(final_message, true, true);
   std::size_t at = rendered.rfind(stripped);
   if (at == std::string::npos) {
     throw InputError(name_ + ": continue_final_message is set, but the final message does not appear in the "
@@ -132,7 +125,7 @@ std::string ChatTemplate::render(const json& messages, const ChatOptions& option
   }
   // As transformers: keep the message's trailing blanks when the template
   // kept them, else end at its stripped content.
-  const std::string lstripped = strip_ws(final_message, true, false);
+  const std::string lstripped = jinja::python_strip(final_message, true, false);
   if (rendered.compare(at, lstripped.size(), final_message) == 0) return rendered.substr(0, at + lstripped.size());
   return rendered.substr(0, at + stripped.size());
 }

@@ -48,6 +48,12 @@ std::string strip(const std::string& s, const Value& chars, bool left, bool righ
   return to_utf8(u.substr(b, e - b));
 }
 
+}  // namespace
+
+std::string python_strip(const std::string& s, bool left, bool right) { return strip(s, Value::none(), left, right); }
+
+namespace {
+
 // Python's str.split(sep, maxsplit) and rsplit.
 List split(const std::string& s, const Value& sep, std::int64_t maxsplit, bool from_right) {
   List out;
@@ -155,17 +161,15 @@ std::string lower(const std::string& s) {
   for (char32_t c : to_u32(s)) append_lower(out, c);
   return to_utf8(out);
 }
-std::string upper(const std::string& s) {
-  std::string out = s;
-  for (char& c : out) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
-  }
-  return out;
-}
+std::string upper(const std::string& s) { return upper_case(s); }
+// Python's: the first character in title case, the rest lowered.
 std::string capitalize(const std::string& s) {
-  std::string out = lower(s);
-  if (!out.empty() && out[0] >= 'a' && out[0] <= 'z') out[0] = static_cast<char>(out[0] - 32);
-  return out;
+  const std::u32string cps = to_u32(s);
+  if (cps.empty()) return s;
+  std::u32string out;
+  append_title(out, cps[0]);
+  for (std::size_t i = 1; i < cps.size(); ++i) append_lower(out, cps[i]);
+  return to_utf8(out);
 }
 std::string title(const std::string& s) {
   std::string out;

@@ -22,6 +22,11 @@ Value call_method(const Value& obj, const std::string& name, const Args& args);
 // range, namespace, dict.
 Dict builtin_globals();
 
+// Python's str.strip()/lstrip()/rstrip() with no argument: Unicode white
+// space and the separators U+001C..U+001F, as transformers strips a final
+// message for continue_final_message.
+std::string python_strip(const std::string& s, bool left, bool right);
+
 // Python's json.dumps(v, ensure_ascii=False, indent=indent, sort_keys=...)
 // with its default separators: what transformers' `tojson` filter writes.
 std::string python_json(const Value& v, int indent = -1, bool sort_keys = false);

@@ -204,26 +204,32 @@ std::string float_repr(double d) {
   return neg ? "-" + out : out;
 }
 
+// Python's repr() of a str: quotes chosen as Python chooses them, and the
+// characters str.isprintable() rejects escaped (\xNN, \uNNNN, \UNNNNNNNN).
 std::string string_repr(const std::string& s) {
   bool has_single = s.find('\'') != std::string::npos, has_double = s.find('"') != std::string::npos;
   char q = has_single && !has_double ? '"' : '\'';
   std::string out(1, q);
-  for (unsigned char c : s) {
-    if (c == static_cast<unsigned char>(q) || c == '\\') {
+  for (char32_t c : decode_utf8(s).cps) {
+    if (c == static_cast<char32_t>(q) || c == U'\\') {
       out += '\\';
       out += static_cast<char>(c);
-    } else if (c == '\n') {
+    } else if (c == U'\n') {
       out += "\\n";
-    } else if (c == '\r') {
+    } else if (c == U'\r') {
       out += "\\r";
-    } else if (c == '\t') {
+    } else if (c == U'\t') {
       out += "\\t";
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+    } else if (c < 0x7f && c >= 0x20) {
+      out += static_cast<char>(c);
+    } else if (!is_printable(c)) {
+      char buf[16];
+      if (c < 0x100) std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(c));
+      else if (c < 0x10000) std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+      else std::snprintf(buf, sizeof buf, "\\U%08x", static_cast<unsigned>(c));
       out += buf;
     } else {
-      out += static_cast<char>(c);
+      append_utf8(out, c);
     }
   }
   return out + q;

@@ -21,6 +21,13 @@ void append_utf8(std::string& out, char32_t cp);
 // Python's str.lower() of one code point: one or two code points.
 void append_lower(std::u32string& out, char32_t c);
 
+// Python's str.upper() (full case mapping: "ß" -> "SS"), the title case of
+// one code point (str.capitalize's first letter), and str.isprintable() of
+// one code point (what repr() leaves unescaped). ICU's tables (python_text.cc).
+std::string upper_case(std::string_view s);
+void append_title(std::u32string& out, char32_t c);
+bool is_printable(char32_t c);
+
 // The Unicode normal forms of tokenizer.json's normalizers (normalize.cc).
 enum class NormalForm { none, nfc, nfd, nfkc, nfkd };
 std::string normalize_unicode(std::string_view text, NormalForm form);

@@ -28,9 +28,11 @@ url=$(sed -n 's/.* on \(http[^ ]*\)$/\1/p' "$work/serve.out")
 [ -n "$url" ] || fail "serve did not start: $(cat "$work/serve.err")"
 
 demos="$data/ircot/prompts/hotpotqa/gold_with_2_distractors_context_cot_qa_codex.txt"
+# K 1 and a demonstration budget that leave every prompt inside the toy
+# model's 2048 tokens (its 600-piece vocabulary spends ~2.5 bytes a token).
 "$steper" -q run --model "$url,http://127.0.0.1:1/v1" --chat --chat-template "$work/lm" --protocol ircot \
   --demos "$demos" --demo-budget 400 --index "$work/idx" --questions "$work/q8.jsonl" --out "$work/teacher.jsonl" \
-  --k 2 --max-steps 2 --step-tokens 12 --max-backoff 1 > "$work/run.out" 2>&1 || fail "run: $(cat "$work/run.out")"
+  --k 1 --max-steps 2 --step-tokens 12 --max-backoff 1 > "$work/run.out" 2>&1 || fail "run: $(cat "$work/run.out")"
 grep -q "8 traces" "$work/run.out" || fail "run summary: $(cat "$work/run.out")"
 /usr/bin/env python3 - "$work/teacher.jsonl" <<'PY' || fail "IRCoT protocol in the traces"
 import json, sys
@@ -46,7 +48,7 @@ PY
   > /dev/null 2> "$work/chat.err" && fail "--chat with a remote model and no template should fail"
 grep -q "needs its chat template" "$work/chat.err" || fail "remote --chat message: $(cat "$work/chat.err")"
 
-"$steper" stepwise --traces "$work/teacher.jsonl" --questions "$work/hp/questions.jsonl" --keep all --protocol ircot \
+"$steper" stepwise --traces "$work/teacher.jsonl" --questions "$work/hp/questions.jsonl" --corpus "$work/hp/corpus.jsonl" --keep all --protocol ircot \
   --chat-template "$work/lm" --out "$work/samples.jsonl" > "$work/sw.out" 2>&1 || fail "stepwise: $(cat "$work/sw.out")"
 /usr/bin/env python3 - "$work/samples.jsonl" <<'PY' || fail "chat samples"
 import json, sys

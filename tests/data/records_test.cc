@@ -23,14 +23,21 @@ TEST(Records, QuestionRoundTripsThroughJson) {
 }
 
 TEST(Records, TraceRoundTripsAndValidatesStop) {
-  Trace t{"q1", "Who?", {"Ann"}, "ircot", {{"Who?", {"p-1", "p-2"}, "Ann wrote it."}}, "Ann", "answer"};
+  Trace t{"q1", "Who?", {"Ann"}, "ircot", {{"Who?", {"p-1", "p-2"}, "Ann wrote it."}}, "Ann", "answer", {}};
   Trace back = parse_trace(to_json(t));
   ASSERT_EQ(back.steps.size(), 1u);
   EXPECT_EQ(back.steps[0].retrieved, t.steps[0].retrieved);
   EXPECT_EQ(back.prediction, "Ann");
+  EXPECT_FALSE(to_json(t).contains("error"));  // only an error trace has one
   json bad = to_json(t);
   bad["stop"] = "finished";
   EXPECT_THROW(parse_trace(bad), FieldError);
+  // An error trace says why, and the reason survives the round trip.
+  Trace failed{"q2", "Who?", {"Ann"}, "ircot", {}, "", "error", "the prompt is 2096 tokens; the model's context is 2048"};
+  EXPECT_EQ(parse_trace(to_json(failed)).error, failed.error);
+  json wrong = to_json(failed);
+  wrong["error"] = 3;
+  EXPECT_THROW(parse_trace(wrong), FieldError);
 }
 
 TEST(Records, FieldErrorsNameTheField) {

@@ -65,6 +65,32 @@ TEST_F(WorldTest, EveryHopIsStatedByThePassageItCites) {
   }
 }
 
+// Reading questions: one fact each, stated by the passage they cite, only
+// facts the train split's chains use, and never a chain's question.
+TEST_F(WorldTest, ReadingQuestionsAskOneFactOfTheTrainChains) {
+  auto by_id = passages();
+  std::set<std::string> train_facts, chain_questions, texts;
+  for (const auto& wq : w().questions) {
+    chain_questions.insert(wq.question.question);
+    if (wq.split != "train") continue;
+    for (const auto& h : wq.hops) train_facts.insert(h.passage_id + "|" + h.relation);
+  }
+  ASSERT_GT(w().reading.size(), 500u);
+  for (const auto& r : w().reading) {
+    ASSERT_EQ(r.hops.size(), 1u);
+    ASSERT_EQ(r.gold.steps.size(), 1u);
+    const WorldHop& h = r.hops[0];
+    EXPECT_TRUE(train_facts.count(h.passage_id + "|" + h.relation)) << r.question.question;
+    EXPECT_FALSE(chain_questions.count(r.question.question)) << r.question.question;
+    EXPECT_TRUE(texts.insert(r.question.question).second) << "asked twice: " << r.question.question;
+    EXPECT_EQ(r.question.supporting_ids, std::vector<std::string>{h.passage_id});
+    EXPECT_EQ(r.question.answers, std::vector<std::string>{h.object});
+    EXPECT_NE(by_id.at(h.passage_id)->text.find(h.object), std::string::npos) << r.question.question;
+    EXPECT_NE(r.question.question.find(h.subject), std::string::npos);
+    EXPECT_NE(r.gold.steps[0].output.find(std::string(kAnswerMarker) + " " + h.object + "."), std::string::npos);
+  }
+}
+
 // The answer is derived here again from the stated facts alone.
 TEST_F(WorldTest, EveryAnswerFollowsFromTheFacts) {
   for (const auto& wq : w().questions) {
@@ -141,7 +167,9 @@ TEST(World, FewerEntitiesThanQuestionsKeepTheCorpusAndAnchorSeveralQuestions) {
   }
   EXPECT_LT(per_anchor.size(), 3000u * 3 / 4);  // entities anchor several questions each
   for (const auto& q : many.questions) {  // and still no anchor crosses from train
-    if (q.split != "train") EXPECT_FALSE(train_anchors.count(q.hops[0].passage_id)) << q.question.id;
+    if (q.split != "train") {
+      EXPECT_FALSE(train_anchors.count(q.hops[0].passage_id)) << q.question.id;
+    }
   }
 }
 

@@ -106,6 +106,45 @@ TEST(StageWeights, HarderStageLosesWeightThenRecovers) {
   EXPECT_NEAR(u.combine({torch::tensor(1.0), torch::Tensor(), torch::tensor(3.0)}).item<double>(), 2.0, 1e-9);
 }
 
+// The paper's weights follow 1/(2 L): as the easy stage's loss nears 0 its
+// weight runs away and the focus never moves on. The floor variant starts
+// easy-first too, but once every loss is under the floor it is uniform.
+TEST(StageWeights, FloorShiftsTheFocusToTheHarderStages) {
+  auto drive = [](StageWeights& w, std::vector<double> losses, int steps) {
+    torch::optim::Adam opt({w.log_var}, torch::optim::AdamOptions(0.05));
+    for (int i = 0; i < steps; ++i) {
+      std::vector<torch::Tensor> l;
+      for (double x : losses) l.push_back(torch::tensor(x, torch::requires_grad()));
+      opt.zero_grad();
+      w.combine(l).backward();
+      opt.step();
+    }
+    auto v = w.weights();
+    const double sum = v[0] + v[1] + v[2];
+    for (double& x : v) x /= sum;  // shares of the focus
+    return v;
+  };
+  StageWeights paper(Weighting::difficulty), floored(Weighting::floor, 0.1);
+  // Early: high losses, the easy stage (init) leads in both.
+  auto p0 = drive(paper, {1.0, 2.0, 3.0}, 400), f0 = drive(floored, {1.0, 2.0, 3.0}, 400);
+  EXPECT_GT(p0[0], p0[2]);
+  EXPECT_GT(f0[0], 1.5 * f0[2]);
+  EXPECT_NEAR(f0[0] + f0[1] + f0[2], 1.0, 1e-9);
+  // Late: the easy stage is learnt (0.01), the others nearly (0.05).
+  auto p1 = drive(paper, {0.01, 0.05, 0.05}, 600), f1 = drive(floored, {0.01, 0.05, 0.05}, 600);
+  EXPECT_GT(p1[0], 0.6);              // the paper's: init takes most of the focus
+  EXPECT_NEAR(f1[0], 1.0 / 3, 0.02);  // floor: uniform
+  EXPECT_GT(f1[2], f0[2] + 0.05);     // the hard stage gained focus over training
+  // The floor's weights are constants to the model: d total / d L_j = w_j
+  // (plus sigma's own term, which takes the loss detached).
+  std::vector<torch::Tensor> l{torch::tensor(0.5, torch::requires_grad()), torch::Tensor(), torch::tensor(2.0, torch::requires_grad())};
+  floored.combine(l).backward();
+  const auto w = floored.weights();
+  EXPECT_NEAR(l[0].grad().item<double>() + l[2].grad().item<double>(), 1.0, 1e-6);  // normalised over the stages present
+  EXPECT_NEAR(l[0].grad().item<double>() / l[2].grad().item<double>(), w[0] / w[2], 1e-6);
+  EXPECT_THROW(StageWeights(Weighting::floor, 0), InputError);
+}
+
 TEST(Train, ResumeReproducesTheUninterruptedRunWithItsWeights) {
   const auto& w = testing::shared_tiny_world();
   testing::TempDir dir;

@@ -9,6 +9,7 @@
 #include "steper/distill.h"
 #include "steper/error.h"
 #include "steper/pipeline.h"
+#include "report.h"
 #include "svg_chart.h"
 #include "test_util.h"
 
@@ -45,6 +46,7 @@ TEST(Experiment, MicroEndToEndThenRerunAndResume) {
   TempDir dir;
   const std::string out = dir / "exp";
   const ExperimentConfig c = preset("micro");
+  ASSERT_GT(c.reading.epochs, 0);
   ExperimentResult r;
   run_recording(c, out, &r);
 
@@ -98,7 +100,42 @@ TEST(Experiment, MicroEndToEndThenRerunAndResume) {
     lines_of(out + "/samples/" + mode + ".jsonl", [&](const json& j) { stages.insert(distill::parse_sample(j).stage); });
     EXPECT_EQ(stages, want) << mode;
   }
-  for (const char* s : {"answer", "vanilla", "steper_uniform", "steper_difficulty"}) {
+  // The reading stage: one-step samples from single-hop questions, and both
+  // models fine-tuned on them before anything else.
+  std::size_t reading = lines_of(out + "/reading/samples.jsonl", [](const json& j) {
+    const auto s = distill::parse_sample(j);
+    EXPECT_EQ(s.stage, "aggregate");
+    EXPECT_EQ(s.step, 1);
+    EXPECT_EQ(s.id.rfind("reading-", 0), 0u) << s.id;
+  });
+  EXPECT_GT(reading, 20u);
+  for (const char* who : {"teacher", "student"}) EXPECT_TRUE(std::filesystem::exists(out + "/" + who + "/reader/model.safetensors")) << who;
+  EXPECT_EQ(metrics["methods"][1]["model"], out + "/student/reader");
+
+  // Paired comparisons with bootstrap intervals, on every evaluated question.
+  ASSERT_EQ(metrics["comparisons"].size(), comparisons().size());
+  for (const auto& cmp : metrics["comparisons"]) {
+    for (const char* split : {"dev", "test"}) {
+      const json& x = cmp[split];
+      EXPECT_EQ(x["questions"].get<std::size_t>(), std::min<std::size_t>(dev, c.eval_questions)) << cmp;
+      EXPECT_LE(x["low"].get<double>(), x["diff"].get<double>()) << cmp;
+      EXPECT_GE(x["high"].get<double>(), x["diff"].get<double>()) << cmp;
+      EXPECT_EQ(x["level"], 0.95);
+    }
+  }
+  EXPECT_NE(r.table.find("StepER (difficulty-aware) − Vanilla KD |"), std::string::npos) << r.table;
+  // The focus of the weighted students over training, as shares summing to 1.
+  for (const char* id : {"steper_difficulty", "steper_floor"}) {
+    const json& w = metrics["weight_shares"][id];
+    ASSERT_EQ(w.size(), 6u) << id;
+    for (const auto& p : w) EXPECT_NEAR(p["init"].get<double>() + p["expand"].get<double>() + p["aggregate"].get<double>(), 1.0, 1e-6);
+  }
+  EXPECT_NE(r.table.find("Stage weights as shares"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(out + "/report/stage_weights_floor.svg"));
+  // The seeds summary of one run already prints the intervals.
+  EXPECT_NE(seeds_table({out}).find("StepER (difficulty-aware) − Vanilla KD | "), std::string::npos);
+
+  for (const char* s : {"answer", "vanilla", "steper_uniform", "steper_difficulty", "steper_floor"}) {
     EXPECT_TRUE(std::filesystem::exists(out + "/students/" + s + "/model.safetensors")) << s;
     EXPECT_GT(lines_of(out + "/students/" + s + "/metrics.jsonl", [](const json&) {}), 0u) << s;
   }

@@ -34,6 +34,32 @@ TEST(SeedsTable, GivesEachMethodsMeanAndStandardDeviation) {
   EXPECT_NE(t.find("| Student (no fine-tuning) | – | – | – | 0.0 ± 0.0 | 1.0 ± 0.0 | 0.0 ± 0.0 |"), std::string::npos) << t;
 }
 
+// Per seed: each method's test Acc, the paired differences with their
+// intervals as the reports computed them, the StepER / teacher ratio.
+TEST(SeedsTable, PrintsPerSeedAccuraciesAndPairedIntervals) {
+  testing::TempDir tmp;
+  auto run = [&](const std::string& name, int seed, double steper, double low) {
+    auto row = [](const std::string& id, const std::string& label, double acc) {
+      return json{{"id", id}, {"label", label}, {"test", {{"overall", {{"em", acc}, {"f1", acc}, {"acc", acc}}}}}};
+    };
+    json m{{"experiment", "small"}, {"seed", seed},
+           {"methods", {row("teacher", "Teacher", 0.5), row("vanilla", "Vanilla KD", 0.2), row("steper_difficulty", "StepER (difficulty-aware)", steper)}},
+           {"comparisons", {{{"a", "steper_difficulty"}, {"b", "vanilla"},
+                             {"test", {{"questions", 500}, {"diff", steper - 0.2}, {"low", low}, {"high", steper - 0.2 + 0.04}}}}}},
+           {"weight_shares", {{"steper_difficulty", {{{"step", 0}, {"fraction", 0.0}, {"init", 0.2}, {"expand", 0.3}, {"aggregate", 0.5}}}}}}};
+    const std::filesystem::path dir = tmp / name;
+    std::filesystem::create_directories(dir / "report");
+    std::ofstream(dir / "report" / "metrics.json") << m.dump();
+    return dir.string();
+  };
+  const std::string t = seeds_table({run("a", 1, 0.30, 0.06), run("b", 2, 0.40, 0.15)});
+  EXPECT_NE(t.find("| | seed 1 | seed 2 |"), std::string::npos) << t;
+  EXPECT_NE(t.find("| StepER (difficulty-aware) | 30.0 | 40.0 |"), std::string::npos) << t;
+  EXPECT_NE(t.find("| StepER (difficulty-aware) − Vanilla KD | +10.0 [+6.0, +14.0] | +20.0 [+15.0, +24.0] |"), std::string::npos) << t;
+  EXPECT_NE(t.find("| StepER (difficulty-aware) / Teacher (%) | 60.0 | 80.0 |"), std::string::npos) << t;
+  EXPECT_NE(t.find("| StepER (difficulty-aware) | 0.20 / 0.30 / 0.50 |"), std::string::npos) << t;
+}
+
 TEST(SeedsTable, RunsOfAnotherExperimentOrUnfinishedOnesAreNamed) {
   testing::TempDir tmp;
   const std::string a = write_run(tmp / "a", "small", 1, 0.3), b = write_run(tmp / "b", "tiny", 2, 0.3);

@@ -102,6 +102,27 @@ TEST(Strategies, TrainedModelReasonsInSentences) {
   EXPECT_GE(sentences, 8);
 }
 
+// A prompt longer than the context ends that question with the reason in
+// its trace; the questions beside it are answered as usual.
+TEST(Strategies, APromptOverTheContextEndsItsTraceWithTheReason) {
+  const auto& w = shared_tiny_world();
+  lm::LocalModel model(w.model);
+  auto retriever = retrieve::open_retriever(w.index);
+  auto questions = dev_questions(2);
+  std::string huge;
+  for (int i = 0; i < 3000; ++i) huge += "Which film came first? ";
+  questions[1].question = huge;
+  StrategyOptions o;
+  o.max_steps = 2;
+  auto traces = answer(o, model, retriever.get(), questions);
+  ASSERT_EQ(traces.size(), 2u);
+  EXPECT_NE(traces[0].stop, "error");
+  EXPECT_TRUE(traces[0].error.empty());
+  EXPECT_EQ(traces[1].stop, "error");
+  EXPECT_NE(traces[1].error.find("context"), std::string::npos) << traces[1].error;
+  EXPECT_EQ(data::parse_trace(data::to_json(traces[1])).error, traces[1].error);
+}
+
 TEST(Runner, ResumeAfterStopsAndATornLineEndsWithEveryQuestionOnce) {
   const auto& w = shared_tiny_world();
   testing::TempDir dir;

@@ -162,7 +162,8 @@ def main():
             print(f"{name}: steper failed: {result.stderr.strip()}")
             failures += 1
             continue
-        lines = result.stdout.splitlines()
+        # split on "\n" only: str.splitlines() also splits on U+2028 inside a rendering
+        lines = result.stdout.split("\n")[:-1]
         if len(lines) != len(good):
             print(f"{name}: {len(lines)} lines back for {len(good)} cases")
             failures += 1

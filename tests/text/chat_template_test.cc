@@ -77,6 +77,15 @@ TEST(Jinja, MethodsCountCodePointsAsPython) {
   EXPECT_EQ(render("{{ s | length }} {{ s[:3] }} {{ s[::-1] | trim }} {{ s.strip() }}|", c), "9 Zür 😀 hcirüZ Zürich 😀|");
 }
 
+// Found by the parity test: Python's repr escapes what str.isprintable()
+// rejects (U+2028, U+00A0, a lone U+200B...), and upper() maps non-ASCII
+// letters with Unicode's full mappings.
+TEST(Jinja, ReprAndCaseFollowPythonBeyondAscii) {
+  EXPECT_EQ(render("{{ ['a\u2028b', 'n\u00a0b', 'z\u200bw', 'é😀', '\x7f'] }}"),
+            "['a\\u2028b', 'n\\xa0b', 'z\\u200bw', 'é😀', '\\x7f']");
+  EXPECT_EQ(render("{{ 'zürich straße'.upper() }} {{ 'élan VITAL' | capitalize }}"), "ZÜRICH STRASSE Élan vital");
+}
+
 TEST(ChatTemplate, RefusesWhatItCannotRenderNamingTheConstructAndLine) {
   std::string e = error_of([] { ChatTemplate("ok\n{% include 'other.jinja' %}"); });
   EXPECT_NE(e.find("include"), std::string::npos) << e;
