@@ -274,6 +274,8 @@ struct WorldOptions {
   // Smaller than `questions`, entities anchor several questions each: more
   // questions over a corpus that stays small. 0: `questions`. Default: 0.
   std::size_t entities = 0;
+  // Copy drills per reading question (World::drills). Default: 0.
+  std::size_t drills = 0;
 };
 
 // One hop of a question: the fact "subject relation object", stated in the
@@ -292,6 +294,16 @@ struct WorldQuestion {
   Trace gold;
 };
 
+// A reading question about made-up entities: the fact's passage with its
+// subject and object renamed by fresh names (and a year moved), beside a
+// passage of the corpus. No knowledge answers it; only copying from the
+// passage does, which is what pretraining on such text teaches.
+struct Drill {
+  Question question;
+  std::vector<Passage> passages;  // in the order shown
+  std::string target;             // the fact's statement and the answer
+};
+
 struct World {
   std::vector<Passage> corpus;
   std::vector<WorldQuestion> questions;
@@ -300,13 +312,18 @@ struct World {
   // finding one fact among passages, never a chain. Their gold traces have
   // one step, the fact's statement and the answer.
   std::vector<WorldQuestion> reading;
+  std::vector<Drill> drills;  // WorldOptions::drills per reading question
 };
 
 World generate_world(const WorldOptions& options);
 
 // Writes DIR/corpus.jsonl, DIR/{train,distill,dev,test}.jsonl,
-// DIR/gold_traces.jsonl (every question's gold trace), DIR/reading.jsonl
-// and DIR/reading_gold.jsonl.
+// DIR/gold_traces.jsonl (every question's gold trace), DIR/reading.jsonl,
+// DIR/reading_gold.jsonl and, with drills, DIR/drills.jsonl.
 void write_world(const World& world, const std::string& out_dir);
+
+// drills.jsonl: {"question": {...}, "passages": [{...}], "target": "..."}.
+json to_json(const Drill& d);
+Drill parse_drill(const json& j);
 
 }  // namespace steper::data

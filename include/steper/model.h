@@ -499,6 +499,18 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& config, const std::st
                        const std::function<bool(const TrainProgress&)>& on_progress, ExtraParams* extra = nullptr,
                        DataParallel* parallel = nullptr);
 
+// Checkpoints are atomic as a whole: a step's files are written into a
+// staging folder OUT/.checkpoint-STEP, trainer_state.json (naming that
+// folder) replaces the old one in one rename, and only then are the staged
+// files moved in. A resume first finishes the moves of a committed
+// checkpoint and discards an uncommitted one, so a kill at any instant
+// leaves the old checkpoint or the new one, never a mix.
+//
+// For tests: called with a running count before each file operation of a
+// save (staging, commit, moves); throwing from it leaves the folder as a
+// crash at that point would. nullptr (the default) turns it off.
+void set_checkpoint_fault_hook(std::function<void(int operation)> hook);
+
 // Plain next-token language modelling over a corpus of texts, packed:
 // each text is BOS + tokens + EOS, all concatenated and cut into rows of
 // seq_len + 1 tokens; each epoch visits the rows in a fresh order from the seed.

@@ -58,6 +58,10 @@ struct ExperimentConfig {
   // (gold_traces, for the teacher's SFT, is optional then).
   std::size_t world_questions = 1000;
   std::size_t world_entities = 0;  // knowledge-base size (data::WorldOptions::entities); 0: world_questions
+  // Copy drills per reading question (data::Drill) added to both models'
+  // pretraining text: reading questions about renamed entities, which only
+  // copying from the passage answers. 0: none.
+  std::size_t copy_drills = 0;
   std::string corpus, train, distill, dev, test, gold_traces;
   // Single-hop reading questions and their one-step gold traces, for the
   // reading stage (the synthetic world makes its own).

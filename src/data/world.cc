@@ -8,9 +8,12 @@
 #include <cstring>
 #include <sys/stat.h>
 #include <algorithm>
+#include <optional>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "world_kb.h"
+#include "world_names.h"
 #include "world_passages.h"
 #include "world_questions.h"
 
@@ -97,7 +100,84 @@ std::string reading_question(const WorldHop& h) {
   return "What is the " + h.relation + " of " + x + "?";
 }
 
+std::string replace_every(std::string s, const std::string& from, const std::string& to) {
+  for (std::size_t at = s.find(from); !from.empty() && at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
+// Copy drills of one reading fact: its passage and statement with the
+// subject and object renamed (fresh names of the same kinds), beside
+// another passage of the corpus.
+class DrillMaker {
+ public:
+  DrillMaker(const std::vector<Passage>& corpus, std::uint64_t seed) : corpus_(corpus), rng_(seed), names_(rng_) {
+    for (std::size_t i = 0; i < corpus.size(); ++i) by_id_[corpus[i].id] = i;
+  }
+
+  Drill make(const WorldHop& hop, const std::string& statement, const std::string& id) {
+    const Passage& gold = corpus_[by_id_.at(hop.passage_id)];
+    const std::string subject = fresh_entity(hop.passage_id.substr(0, hop.passage_id.find('-')));
+    const bool year = hop.relation.find("year") != std::string::npos;
+    std::string object;
+    if (year) {
+      do object = std::to_string(rng_.between(1850, 2015)); while (object == hop.object);
+    } else {
+      object = fresh_entity(object_kind(hop.relation));
+    }
+    // Through placeholders, so that a name inside the other is not renamed twice.
+    auto rename = [&](std::string text) {
+      text = replace_every(std::move(text), hop.subject, "\x01");
+      text = replace_every(std::move(text), hop.object, "\x02");
+      return replace_every(replace_every(std::move(text), "\x01", subject), "\x02", object);
+    };
+    WorldHop renamed{hop.passage_id, subject, hop.relation, object};
+    Drill d;
+    d.question = Question{id, reading_question(renamed), {object}, "drill", {subject}, {id + "-gold"}, "world"};
+    Passage g{id + "-gold", subject, rename(gold.text)};
+    const Passage& other = corpus_[rng_.below(corpus_.size())];
+    d.passages = rng_.chance(0.5) ? std::vector<Passage>{g, other} : std::vector<Passage>{other, g};
+    d.target = rename(statement) + " " + kAnswerMarker + " " + object + ".";
+    return d;
+  }
+
+ private:
+  static std::string object_kind(const std::string& relation) {
+    if (relation == "birthplace" || relation == "headquarters" || relation == "capital") return "city";
+    if (relation == "country") return "country";
+    if (relation == "employer") return "company";
+    return "person";  // director, father, spouse, founder
+  }
+  std::string fresh_entity(const std::string& kind) {
+    if (kind == "film") return names_.film();
+    if (kind == "company") return names_.company(names_.family_name());
+    if (kind == "city") return names_.city();
+    if (kind == "country") return names_.country();
+    return names_.person(names_.family_name());
+  }
+
+  const std::vector<Passage>& corpus_;
+  world::Random rng_;
+  world::NameMaker names_;
+  std::unordered_map<std::string, std::size_t> by_id_;
+};
+
 }  // namespace
+
+json to_json(const Drill& d) {
+  json passages = json::array();
+  for (const auto& p : d.passages) passages.push_back(to_json(p));
+  return json{{"question", to_json(d.question)}, {"passages", passages}, {"target", d.target}};
+}
+
+Drill parse_drill(const json& j) {
+  Drill d;
+  if (!j.is_object() || !j.contains("question")) throw FieldError("question", "missing");
+  d.question = parse_question(j["question"]);
+  if (!j.contains("passages") || !j["passages"].is_array()) throw FieldError("passages", "missing or not a list");
+  for (const auto& p : j["passages"]) d.passages.push_back(parse_passage(p));
+  d.target = require_string(j, "target");
+  return d;
+}
 
 World generate_world(const WorldOptions& options) {
   if (options.questions == 0) throw InputError("a world needs at least one question");
@@ -124,6 +204,9 @@ World generate_world(const WorldOptions& options) {
   const std::vector<std::size_t> per_split = apportion(options.questions, split_shares);
 
   std::unordered_set<std::string> asked;
+  // Its own generator, so that drills leave the rest of the world as it was.
+  std::optional<DrillMaker> drills;
+  if (options.drills > 0) drills.emplace(w.corpus, options.seed ^ 0xd811153eedull);
   for (std::size_t s = 0; s < std::size(kSplits); ++s) {
     std::vector<world::Draft> drafts;
     const std::vector<std::size_t> per_type = apportion(per_split[s], type_shares);
@@ -181,6 +264,11 @@ World generate_world(const WorldOptions& options) {
         r.hops = {hop};
         r.gold = Trace{rid, text, {hop.object}, "gold", {Step{text, {hop.passage_id}, d.statements[h] + " " + kAnswerMarker + " " + hop.object + "."}},
                        hop.object, "answer", {}};
+        for (std::size_t v = 0; drills && v < options.drills; ++v) {
+          char did[40];
+          std::snprintf(did, sizeof did, "drill-%06zu-%zu", w.reading.size(), v);
+          w.drills.push_back(drills->make(hop, d.statements[h], did));
+        }
         w.reading.push_back(std::move(r));
       }
     }
@@ -200,6 +288,10 @@ void write_world(const World& world, const std::string& out_dir) {
     JsonlWriter reading(out_dir + "/reading.jsonl", JsonlWriter::Mode::truncate);
     JsonlWriter reading_gold(out_dir + "/reading_gold.jsonl", JsonlWriter::Mode::truncate);
     for (const auto& r : world.reading) reading.write(to_json(r.question)), reading_gold.write(to_json(r.gold));
+  }
+  if (!world.drills.empty()) {
+    JsonlWriter drills(out_dir + "/drills.jsonl", JsonlWriter::Mode::truncate);
+    for (const auto& d : world.drills) drills.write(to_json(d));
   }
   JsonlWriter gold(out_dir + "/gold_traces.jsonl", JsonlWriter::Mode::truncate);
   for (const auto& split : kSplits) {

@@ -51,28 +51,85 @@ void load_adapters(CausalLM& model, const std::string& path) {
   }
 }
 
+std::function<void(int)>& fault_hook() {
+  static std::function<void(int)> hook;
+  return hook;
+}
+
+namespace fs = std::filesystem;
+
+// The save's file operations, each announced to the fault hook first.
+class SaveSteps {
+ public:
+  void operator()() {
+    if (fault_hook()) fault_hook()(count_++);
+  }
+
+ private:
+  int count_ = 0;
+};
+
+// Moves every file of a committed checkpoint's staging folder into `dir`,
+// then removes the folder (what a crash left half-done is finished here).
+void move_staged(const std::string& dir, const std::string& staging, SaveSteps* step) {
+  if (!fs::exists(staging)) return;
+  for (const auto& e : fs::directory_iterator(staging)) {
+    if (step) (*step)();
+    fs::rename(e.path(), fs::path(dir) / e.path().filename());
+  }
+  if (step) (*step)();
+  fs::remove_all(staging);
+}
+
+void write_state(const std::string& dir, const json& state) {
+  const std::string path = dir + "/" + kStateFile;
+  {
+    std::ofstream out(path + ".partial");
+    out << state.dump(2) << "\n";
+    out.close();
+    if (!out) throw RuntimeError(path + ": cannot write");
+  }
+  fs::rename(path + ".partial", path);  // the commit point
+}
+
 void save_checkpoint(CausalLM& model, torch::optim::AdamW& opt, const std::string& dir, const std::string& tokenizer_file,
                      const std::string& run_key, std::int64_t step, double seconds, bool last, const ExtraParams* extra) {
+  SaveSteps op;
+  const std::string name = ".checkpoint-" + std::to_string(step), staging = dir + "/" + name;
+  op();
+  fs::remove_all(staging);
   const bool lora = has_lora(model);
   if (lora && last) merge_lora(model);
-  save_model(model, dir, tokenizer_file);
-  if (lora && !last) save_adapters(model, dir);
-  if (lora && last) std::filesystem::remove(dir + "/" + kAdapterFile);
-  if (extra && !extra->params.empty()) {
-    torch::save(extra->params, dir + "/" + kExtraFile + ".partial");
-    std::filesystem::rename(dir + "/" + kExtraFile + ".partial", dir + "/" + kExtraFile);
+  op();
+  save_model(model, staging, tokenizer_file);
+  if (lora && !last) op(), save_adapters(model, staging);
+  if (extra && !extra->params.empty()) op(), torch::save(extra->params, staging + "/" + kExtraFile);
+  op();
+  torch::save(opt, staging + "/" + kOptimizerFile);
+  op();
+  json state{{"step", step}, {"run_key", run_key}, {"seconds", seconds}, {"staged", name}};
+  if (lora && last) state["drop"] = json::array({kAdapterFile});  // the merged model needs no adapters
+  write_state(dir, state);
+  move_staged(dir, staging, &op);
+  for (const auto& f : state.value("drop", json::array())) op(), fs::remove(dir + "/" + f.get<std::string>());
+}
+
+// Before a resume: finish the committed checkpoint, discard any other.
+// With no state (a first save cut short) only the discarding is done.
+void settle_checkpoints(const std::string& dir, const json& state) {
+  if (!fs::exists(dir)) return;
+  const std::string staged = state.value("staged", "");
+  if (!staged.empty()) move_staged(dir, dir + "/" + staged, nullptr);
+  for (const auto& f : state.value("drop", json::array())) fs::remove(dir + "/" + f.get<std::string>());
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind(".checkpoint-", 0) == 0) fs::remove_all(e.path());  // staged, never committed
   }
-  torch::save(opt, dir + "/" + kOptimizerFile + ".partial");
-  std::filesystem::rename(dir + "/" + kOptimizerFile + ".partial", dir + "/" + kOptimizerFile);
-  // Written last: it vouches for the files above.
-  std::ofstream out(dir + "/" + kStateFile + ".partial");
-  out << json{{"step", step}, {"run_key", run_key}, {"seconds", seconds}}.dump(2) << "\n";
-  out.close();
-  if (!out) throw RuntimeError(dir + "/" + kStateFile + ": cannot write");
-  std::filesystem::rename(dir + "/" + kStateFile + ".partial", dir + "/" + kStateFile);
 }
 
 }  // namespace
+
+void set_checkpoint_fault_hook(std::function<void(int)> hook) { fault_hook() = std::move(hook); }
 
 double learning_rate(const TrainConfig& c, std::int64_t step) {
   if (c.warmup_steps > 0 && step < c.warmup_steps) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup_steps);
@@ -111,6 +168,7 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& c, const std::string&
   std::int64_t start = 0;
   double earlier_seconds = 0;  // training time of the processes before this one
   const std::string state_path = out_dir + "/" + kStateFile;
+  if (!std::filesystem::exists(state_path)) settle_checkpoints(out_dir, json::object());
   if (std::filesystem::exists(state_path)) {
     json state = json::parse(std::ifstream(state_path), nullptr, false);
     if (state.is_discarded() || !state.contains("step")) throw InputError(state_path + ": unreadable trainer state");
@@ -118,6 +176,7 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& c, const std::string&
       throw InputError(out_dir + " holds a checkpoint of a different run (other data or settings)" +
                        std::string("\n  hint: choose another --out, or --overwrite to start over"));
     }
+    settle_checkpoints(out_dir, state);
     start = state["step"].get<std::int64_t>();
     earlier_seconds = state.value("seconds", 0.0);
     LoadedModel saved = load_model(out_dir, model->model->embed_tokens->weight.device(),

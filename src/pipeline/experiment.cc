@@ -114,6 +114,7 @@ class Experiment {
   std::ofstream log_;
   // Where the data is (the world's files, or the config's).
   std::string corpus_, train_, distill_, dev_, test_, gold_, reading_questions_, reading_gold_;
+  std::string drills_;  // the world's copy drills, or ""
   std::string teacher_start_stage_;  // the stage of the model the teacher's SFT starts from
   std::string tokenizer_;
   json teacher_training_;  // the teacher's SFT stage result, when it had one
@@ -133,15 +134,18 @@ void Experiment::data_stage() {
   corpus_ = path("world/corpus.jsonl"), train_ = path("world/train.jsonl"), distill_ = path("world/distill.jsonl");
   dev_ = path("world/dev.jsonl"), test_ = path("world/test.jsonl"), gold_ = path("world/gold_traces.jsonl");
   reading_questions_ = path("world/reading.jsonl"), reading_gold_ = path("world/reading_gold.jsonl");
+  if (c_.copy_drills > 0) drills_ = path("world/drills.jsonl");
   json world_key{{"world_seed", c_.seed}, {"questions", c_.world_questions}};
   // Worlds written before reading questions existed lack their files.
   if (c_.reading.epochs > 0) world_key["reading"] = true;
   if (c_.world_entities > 0) world_key["entities"] = c_.world_entities;  // absent when 0: earlier runs keep their key
+  if (c_.copy_drills > 0) world_key["drills"] = c_.copy_drills;
   json r = book_.run("data", world_key, {}, {"world"}, [&] {
     data::WorldOptions wo;
     wo.seed = c_.seed;
     wo.questions = c_.world_questions;
     wo.entities = c_.world_entities;
+    wo.drills = c_.copy_drills;
     data::World world = data::generate_world(wo);
     data::write_world(world, path("world"));
     return json{{"passages", world.corpus.size()}, {"questions", world.questions.size()}};
@@ -164,15 +168,25 @@ void Experiment::index_stage() {
   });
 }
 
-// The texts a tokenizer and a pretraining run see: the corpus and the
-// questions of the train split (never the evaluation splits' questions).
-void for_each_text(const std::string& corpus, const std::string& train, const std::function<void(const std::string&)>& f) {
+// The texts a tokenizer and a pretraining run see: the corpus, the
+// questions of the train split (never the evaluation splits' questions) and
+// the copy drills, laid out as the reasoning prompt and its answer.
+void for_each_text(const std::string& corpus, const std::string& train, const std::string& drills,
+                   const std::function<void(const std::string&)>& f) {
   {
     data::RecordReader<data::Passage> r(corpus, data::parse_passage);
     data::Passage p;
     while (r.next(p)) f(p.title.empty() ? p.text : p.title + ". " + p.text);
   }
   for (const auto& q : data::read_questions(train)) f(q.question);
+  if (drills.empty()) return;
+  data::RecordReader<data::Drill> r(drills, data::parse_drill);
+  data::Drill d;
+  while (r.next(d)) {
+    std::vector<retrieve::Hit> hits;
+    for (const auto& p : d.passages) hits.push_back({p.id, p.title, p.text, 0});
+    f(reason::render_reasoning(reason::default_templates(), d.question.question, hits) + " " + d.target);
+  }
 }
 
 void Experiment::tokenizer_stage() {
@@ -187,7 +201,7 @@ void Experiment::tokenizer_stage() {
   tokenizer_ = path("tokenizer");
   book_.run("tokenizer", json{{"vocab_size", c_.vocab_size}}, {"data"}, {"tokenizer"}, [&] {
     std::vector<std::string> texts;
-    for_each_text(corpus_, train_, [&](const std::string& t) { texts.push_back(t); });
+    for_each_text(corpus_, train_, drills_, [&](const std::string& t) { texts.push_back(t); });
     // The gold chains teach the tokenizer the words of reasoning sentences.
     if (!gold_.empty()) {
       data::RecordReader<data::Trace> r(gold_, data::parse_trace);
@@ -218,7 +232,7 @@ std::string Experiment::pretrain_stage(const std::string& who, const ModelSpec& 
                      {"data", "tokenizer"}, {dir}, [&] {
     auto tok = text::load_tokenizer(tokenizer_);
     std::vector<int> stream;
-    for_each_text(corpus_, train_, [&](const std::string& t) {
+    for_each_text(corpus_, train_, drills_, [&](const std::string& t) {
       if (tok->bos_id() >= 0) stream.push_back(tok->bos_id());
       for (int id : tok->encode(t)) stream.push_back(id);
       if (tok->eos_id() >= 0) stream.push_back(tok->eos_id());

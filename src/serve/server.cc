@@ -112,21 +112,21 @@ struct Server::Impl {
         throw BadRequest{400, at + ".content must be a string, a list of parts or null", at};
       }
     }
-    text::ChatOptions o;
+    text::ChatOptions chat;
     auto flag = [&](const char* field, bool fallback) {
       if (!body.contains(field) || body[field].is_null()) return fallback;
       if (!body[field].is_boolean()) throw BadRequest{400, std::string("'") + field + "' must be true or false", field};
       return body[field].get<bool>();
     };
-    o.continue_final_message = flag("continue_final_message", false);
-    o.add_generation_prompt = flag("add_generation_prompt", !o.continue_final_message);
+    chat.continue_final_message = flag("continue_final_message", false);
+    chat.add_generation_prompt = flag("add_generation_prompt", !chat.continue_final_message);
     if (body.contains("chat_template_kwargs") && !body["chat_template_kwargs"].is_null()) {
       if (!body["chat_template_kwargs"].is_object()) throw BadRequest{400, "'chat_template_kwargs' must be an object", "chat_template_kwargs"};
-      o.variables = body["chat_template_kwargs"];
+      chat.variables = body["chat_template_kwargs"];
     }
-    if (body.contains("tools") && !body["tools"].is_null()) o.variables["tools"] = body["tools"];
+    if (body.contains("tools") && !body["tools"].is_null()) chat.variables["tools"] = body["tools"];
     try {
-      return model.chat_template()->render(messages, o);
+      return model.chat_template()->render(messages, chat);
     } catch (const InputError& e) {
       throw BadRequest{400, e.what(), "messages"};
     }

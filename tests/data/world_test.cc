@@ -91,6 +91,35 @@ TEST_F(WorldTest, ReadingQuestionsAskOneFactOfTheTrainChains) {
   }
 }
 
+// Drills rename a reading fact's entities: the answer is in the renamed
+// passage and nowhere in the corpus's knowledge, and asking for drills
+// changes nothing else of the world.
+TEST(World, CopyDrillsRenameTheFactAndLeaveTheWorldAsItWas) {
+  const World plain = generate_world(WorldOptions{3, 400, 0, 0});
+  const World drilled = generate_world(WorldOptions{3, 400, 0, 2});
+  EXPECT_TRUE(plain.drills.empty());
+  ASSERT_EQ(drilled.drills.size(), 2 * drilled.reading.size());
+  ASSERT_EQ(plain.corpus.size(), drilled.corpus.size());
+  for (std::size_t i = 0; i < plain.corpus.size(); ++i) EXPECT_EQ(plain.corpus[i].text, drilled.corpus[i].text);
+  ASSERT_EQ(plain.questions.size(), drilled.questions.size());
+  for (std::size_t i = 0; i < plain.questions.size(); ++i) EXPECT_EQ(plain.questions[i].question.question, drilled.questions[i].question.question);
+  for (std::size_t i = 0; i < drilled.drills.size(); ++i) {
+    const Drill& d = drilled.drills[i];
+    const WorldHop& real = drilled.reading[i / 2].hops[0];
+    ASSERT_EQ(d.passages.size(), 2u);
+    const Passage& gold = d.passages[0].id == d.question.supporting_ids[0] ? d.passages[0] : d.passages[1];
+    ASSERT_EQ(gold.id, d.question.supporting_ids[0]);
+    const std::string& answer = d.question.answers[0];
+    EXPECT_NE(answer, real.object);
+    EXPECT_NE(gold.text.find(answer), std::string::npos) << gold.text << " / " << answer;
+    EXPECT_EQ(gold.text.find(real.object), std::string::npos) << gold.text;
+    EXPECT_NE(d.question.question.find(gold.title), std::string::npos);
+    EXPECT_NE(gold.title, real.subject);
+    EXPECT_EQ(d.target.substr(d.target.size() - answer.size() - 1), answer + ".");
+    EXPECT_EQ(parse_drill(to_json(d)).target, d.target);
+  }
+}
+
 // The answer is derived here again from the stated facts alone.
 TEST_F(WorldTest, EveryAnswerFollowsFromTheFacts) {
   for (const auto& wq : w().questions) {

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <set>
 #include <thread>
@@ -77,6 +78,42 @@ TEST(TrainLoop, ResumeReproducesTheUninterruptedRunExactly) {
   // A finished run resumed does nothing more; the checkpoint is a model folder.
   EXPECT_TRUE(run(dir / "b", 1000).empty());
   EXPECT_EQ(load_model(dir / "b").config.hidden_size, 32);
+}
+
+// A crash at any file operation of a checkpoint save leaves the old
+// checkpoint or the new one: each resume ends with the uninterrupted run's
+// weights, byte for byte. (Before saves were atomic, a kill between the new
+// weights and the old trainer_state.json resumed from a mix and diverged.)
+TEST(TrainLoop, ACrashAtAnyPointOfASaveResumesExactly) {
+  testing::TempDir dir;
+  run(dir / "straight", 1000);
+  const std::string want = testing::read_file(dir / "straight/model.safetensors");
+  struct Crash {};
+  int operations = 0;
+  for (int at = 0;; ++at) {
+    const std::string out = dir / ("crash" + std::to_string(at));
+    // The first save (step 4) completes; the second (step 8) dies at operation `at`.
+    int saves = 0;
+    bool crashed = false;
+    set_checkpoint_fault_hook([&](int op) {
+      if (op == 0) ++saves;
+      if (saves == 2) operations = std::max(operations, op + 1);
+      if (saves == 2 && op == at) throw Crash{};
+    });
+    try {
+      run(out, 1000);
+    } catch (const Crash&) {
+      crashed = true;
+    }
+    set_checkpoint_fault_hook(nullptr);
+    if (!crashed) break;  // `at` is past the save's last operation
+    run(out, 1000);
+    EXPECT_EQ(testing::read_file(out + "/model.safetensors"), want) << "crash at operation " << at;
+    for (const auto& e : std::filesystem::directory_iterator(out)) {
+      EXPECT_NE(e.path().filename().string().rfind(".checkpoint-", 0), 0u) << "left behind: " << e.path();
+    }
+  }
+  EXPECT_GE(operations, 8);  // staging, the files, the commit, the moves
 }
 
 TEST(TrainLoop, AResumedRunCountsTheTrainingTimeOfTheRunsBefore) {
