@@ -12,6 +12,23 @@
 #include "svg_chart.h"
 
 namespace steper::pipeline {
+
+std::string pct(const data::json& v) {
+  if (!v.is_number()) return "–";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.1f", 100 * v.get<double>());
+  return buf;
+}
+
+// "+5.2 [1.0, 9.4]": a paired difference and its interval, in points.
+std::string interval(const data::json& c) {
+  if (!c.is_object()) return "–";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%+.1f [%+.1f, %+.1f]", 100 * c["diff"].get<double>(), 100 * c["low"].get<double>(),
+                100 * c["high"].get<double>());
+  return buf;
+}
+
 namespace {
 
 using data::json;
@@ -24,13 +41,6 @@ struct Sums {
     return json{{"questions", n}, {"em", em / d}, {"f1", f1 / d}, {"acc", acc / d}};
   }
 };
-
-std::string pct(const json& v) {
-  if (!v.is_number()) return "–";
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%.1f", 100 * v.get<double>());
-  return buf;
-}
 
 std::string human_params(std::int64_t n) {
   char buf[32];
@@ -84,15 +94,6 @@ std::vector<std::pair<double, double>> smooth(std::vector<std::pair<double, doub
     y = s / static_cast<double>(recent.size());
   }
   return points;
-}
-
-// "+5.2 [1.0, 9.4]": a paired difference and its interval, in points.
-std::string interval(const json& c) {
-  if (!c.is_object()) return "–";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%+.1f [%+.1f, %+.1f]", 100 * c["diff"].get<double>(), 100 * c["low"].get<double>(),
-                100 * c["high"].get<double>());
-  return buf;
 }
 
 // Each stage's share of the summed weights at fractions of training, from a

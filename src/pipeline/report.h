@@ -37,6 +37,10 @@ const std::vector<Comparison>& comparisons();
 // Sections of the report's Markdown, from a metrics.json (also for
 // `demo --summarize`, which reads them back).
 std::string label_of(const data::json& metrics, const std::string& id);
+// "12.3": a share in %, "–" for a missing value.
+std::string pct(const data::json& v);
+// "+5.2 [+1.0, +9.4]": a comparison's difference and interval in points, "–" for none.
+std::string interval(const data::json& c);
 std::string comparisons_table(const data::json& metrics);
 std::string weight_shares_table(const data::json& metrics);
 

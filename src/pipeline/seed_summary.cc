@@ -27,14 +27,6 @@ json read_metrics(const std::string& run_dir) {
   return j;
 }
 
-// "12.3": a share in %, or "–".
-std::string pct(const json& v) {
-  if (!v.is_number()) return "–";
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%.1f", 100 * v.get<double>());
-  return buf;
-}
-
 const json* method_row(const json& metrics, const std::string& id) {
   for (const auto& row : metrics["methods"]) {
     if (row.value("id", "") == id) return &row;
@@ -127,12 +119,7 @@ std::string seeds_table(const std::vector<std::string>& run_dirs) {
         if (row.value("a", "") == c.a && row.value("b", "") == c.b && row.contains("test")) cell = row["test"];
       }
       any = any || cell.is_object();
-      char buf[64] = "–";
-      if (cell.is_object()) {
-        std::snprintf(buf, sizeof buf, "%+.1f [%+.1f, %+.1f]", 100 * cell["diff"].get<double>(), 100 * cell["low"].get<double>(),
-                      100 * cell["high"].get<double>());
-      }
-      line += std::string(" ") + buf + " |";
+      line += " " + interval(cell) + " |";
     }
     if (any && labels.count(c.a) && labels.count(c.b)) t += line + "\n";
   }
