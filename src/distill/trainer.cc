@@ -3,6 +3,7 @@
 // train_loop supplies the schedule, checkpoints and exact resume.
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -86,18 +87,27 @@ StageWeights::StageWeights(Weighting w, double floor_) : weighting(w), floor(flo
   if (w == Weighting::difficulty || w == Weighting::floor) log_var.set_requires_grad(true);
 }
 
-torch::Tensor StageWeights::combine(const std::vector<torch::Tensor>& losses) const {
-  torch::Tensor total;
-  int present = 0;
-  double inverse_sum = 0;  // floor: the normaliser of the weights
-  for (std::size_t j = 0; j < losses.size(); ++j) {
-    if (!losses[j].defined()) continue;
-    ++present;
-    if (weighting == Weighting::floor) inverse_sum += 1 / std::max(std::exp(log_var[static_cast<std::int64_t>(j)].item<double>()), floor);
+// The floor variant's weights: 1 / max(sigma_j^2, floor) over the stages
+// present, normalised to sum to 1 (0 for a stage absent).
+static std::vector<double> floor_weights(const torch::Tensor& log_var, double floor, const std::vector<bool>& present) {
+  std::vector<double> w(present.size(), 0.0);
+  double sum = 0;
+  for (std::size_t j = 0; j < present.size(); ++j) {
+    if (present[j]) sum += w[j] = 1 / std::max(std::exp(log_var[static_cast<std::int64_t>(j)].item<double>()), floor);
   }
-  if (!present) throw InputError("a batch with no stage");
+  for (double& x : w) x /= sum;
+  return w;
+}
+
+torch::Tensor StageWeights::combine(const std::vector<torch::Tensor>& losses) const {
+  std::vector<bool> present;
+  for (const auto& l : losses) present.push_back(l.defined());
+  const int count = static_cast<int>(std::count(present.begin(), present.end(), true));
+  if (!count) throw InputError("a batch with no stage");
+  const std::vector<double> floored = weighting == Weighting::floor ? floor_weights(log_var, floor, present) : std::vector<double>();
+  torch::Tensor total;
   for (std::size_t j = 0; j < losses.size(); ++j) {
-    if (!losses[j].defined()) continue;
+    if (!present[j]) continue;
     torch::Tensor term = losses[j];
     if (weighting == Weighting::difficulty) {
       torch::Tensor s = log_var[static_cast<std::int64_t>(j)].to(losses[j].device());
@@ -106,26 +116,17 @@ torch::Tensor StageWeights::combine(const std::vector<torch::Tensor>& losses) co
       // The weight is a constant to the model; sigma learns from the loss's
       // value alone, so its gradient does not flow into the model.
       torch::Tensor s = log_var[static_cast<std::int64_t>(j)].to(losses[j].device());
-      const double w = 1 / std::max(std::exp(s.item<double>()), floor) / inverse_sum;
-      term = w * losses[j] + (0.5 * torch::exp(-s) * losses[j].detach() + 0.5 * s);
+      term = floored[j] * losses[j] + (0.5 * torch::exp(-s) * losses[j].detach() + 0.5 * s);
     }
     total = total.defined() ? total + term : term;
   }
-  return weighting == Weighting::uniform ? total / present : total;
+  return weighting == Weighting::uniform ? total / count : total;
 }
 
 std::vector<double> StageWeights::weights() const {
+  if (weighting == Weighting::floor) return floor_weights(log_var, floor, std::vector<bool>(3, true));
   std::vector<double> w;
-  double inverse_sum = 0;
-  for (std::int64_t j = 0; j < 3; ++j) {
-    const double var = std::exp(log_var[j].item<double>());
-    if (weighting == Weighting::difficulty) w.push_back(0.5 / var);
-    else if (weighting == Weighting::floor) w.push_back(1 / std::max(var, floor)), inverse_sum += w.back();
-    else w.push_back(0.5);
-  }
-  if (weighting == Weighting::floor) {
-    for (double& x : w) x /= inverse_sum;
-  }
+  for (std::int64_t j = 0; j < 3; ++j) w.push_back(weighting == Weighting::difficulty ? 0.5 * std::exp(-log_var[j].item<double>()) : 0.5);
   return w;
 }
 
