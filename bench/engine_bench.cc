@@ -35,7 +35,8 @@ double run_questions(const std::string& model_dir, int prefix_mb, retrieve::Retr
   std::filesystem::remove(out);
   lm::LocalOptions lo;
   lo.prefix_cache_mb = prefix_mb;
-  lm::LocalModel model(model_dir, lo);
+  auto local = lm::open_local(model_dir, lo);
+  lm::LocalModel& model = *local;
   reason::StrategyOptions o;
   o.max_steps = 3;
   o.step_tokens = 24;
@@ -46,7 +47,7 @@ double run_questions(const std::string& model_dir, int prefix_mb, retrieve::Retr
   const double total = seconds_since(t0);
   // Where the time went: what batching can shrink (decoding) and what it
   // cannot (each prompt's own prefill).
-  const model::GenerateStats g = model.totals();
+  const lm::GenerationTotals g = model.totals();
   std::printf("  %2d in flight: %.2f q/s; of %.2f s, prefill %.2f s (%lld prompt tokens, %lld from the prefix cache), "
               "decoding and the rest %.2f s (%lld steps, %.2f ms each)\n",
               in_flight, static_cast<double>(stats.progress.done) / total, total, g.prefill_seconds,
@@ -105,7 +106,8 @@ int main(int argc, char** argv) {
   testing::TinyWorld w = testing::make_tiny_world(dir.path(), 60, dim, layers);
   auto retriever = retrieve::open_retriever(w.index);
   const lm::LocalOptions defaults;
-  lm::LocalModel model(w.model, defaults);
+  auto local = lm::open_local(w.model, defaults);
+  lm::LocalModel& model = *local;
   std::printf("model: %.2fM parameters; questions: %s\n", static_cast<double>(model.parameters()) / 1e6, w.train.c_str());
 
   for (int prefix_mb : {0, defaults.prefix_cache_mb}) {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "steper/data.h"
-#include "steper/model.h"
+#include "steper/train.h"
 #include "steper/reason.h"
 
 namespace steper::distill {
@@ -113,7 +113,7 @@ struct StageWeights {
 };
 
 struct TrainOptions {
-  model::TrainConfig train;
+  train::TrainConfig train;
   Weighting weighting = Weighting::difficulty;
   double weight_lr = 0.02;  // learning rate of the log variances. Default: 0.02
   double sigma_floor = 0.1; // Weighting::floor's floor on sigma^2 (a per-token loss). Default: 0.1
@@ -124,7 +124,7 @@ struct TrainOptions {
   model::LoraConfig lora;   // rank > 0: train adapters only, merged into the weights at the end
   // Data parallel: each rank takes its `batch` of every global batch of
   // batch x world size samples; rank 0 evaluates and writes. Default: none
-  model::DataParallel* parallel = nullptr;
+  train::DataParallel* parallel = nullptr;
   std::string device = "cpu";
 };
 
@@ -135,7 +135,7 @@ struct TrainReport {
 };
 
 struct DistillProgress {
-  model::TrainProgress train;
+  train::TrainProgress train;
   std::vector<double> stage_loss;    // last batch, per stage (NaN when absent)
   std::vector<double> stage_weight;  // current weights
   double eval_loss = -1;             // when evaluated at this step

@@ -7,12 +7,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "steper/error.h"
-#include "steper/model.h"
+#include "steper/text.h"
 
 namespace steper::lm {
 
@@ -48,6 +47,9 @@ struct EndpointStatus {
   double per_second = 0;             // answered requests per second so far
 };
 
+// Streaming: called with a prompt's index and its completion's text so far.
+using OnText = std::function<void(std::size_t prompt, const std::string& text_so_far)>;
+
 // Completion i answers prompts[i]. A prompt the model cannot take (longer
 // than its context, refused by the endpoint) gets finish "error" and the
 // reason; failures of the whole backend (endpoint down after all retries,
@@ -56,6 +58,10 @@ class LanguageModel {
  public:
   virtual ~LanguageModel() = default;
   virtual std::vector<Completion> complete(const std::vector<std::string>& prompts, const CompletionOptions& options) = 0;
+  // The same, calling on_text as each completion grows. A backend that cannot
+  // stream calls it once per prompt with the whole text (this default).
+  virtual std::vector<Completion> complete_streaming(const std::vector<std::string>& prompts, const CompletionOptions& options,
+                                                     const OnText& on_text);
   // The model's name, for traces and logs.
   virtual std::string name() const = 0;
   // How many prompts are worth handing over at once: the batch size of a
@@ -79,36 +85,34 @@ struct LocalOptions {
   std::string chat_template;
 };
 
-// A checkpoint folder in Hugging Face layout with its tokenizer. Calls are
-// serialised (one batch runs at a time); the batch is the parallelism.
+// Counters summed over every call of a local model so far.
+struct GenerationTotals {
+  std::int64_t prompt_tokens = 0, new_tokens = 0;
+  std::int64_t reused_tokens = 0;  // prompt tokens whose keys and values came from the prefix cache
+  std::int64_t decode_steps = 0;   // forward passes of one new token per row
+  double seconds = 0, prefill_seconds = 0;  // all of it, and the prompts' forward passes within it
+};
+
+// A checkpoint folder in Hugging Face layout with its tokenizer, run in this
+// process. Calls are serialised (one batch runs at a time); the batch is the
+// parallelism; complete_streaming streams token by token.
 class LocalModel : public LanguageModel {
  public:
-  // Throws InputError when the folder is not a model or has no tokenizer.
-  LocalModel(const std::string& dir, const LocalOptions& options = {});
-  std::vector<Completion> complete(const std::vector<std::string>& prompts, const CompletionOptions& options) override;
-  // The same, with each prompt's text so far after every token (streaming).
-  std::vector<Completion> complete(const std::vector<std::string>& prompts, const CompletionOptions& options,
-                                   const std::function<void(std::size_t, const std::string&)>& on_text);
-  std::string name() const override { return name_; }
-  int parallelism() const override { return options_.batch_size; }
-  int context() const { return loaded_.config.max_position_embeddings; }
-  std::int64_t parameters() const { return loaded_.config.parameter_count(); }
-  const text::Tokenizer& tokenizer() const { return *loaded_.tokenizer; }
+  virtual int context() const = 0;                  // max_position_embeddings
+  virtual std::int64_t parameters() const = 0;
+  virtual const text::Tokenizer& tokenizer() const = 0;
   // The model's chat template (LocalOptions::chat_template, else the
   // folder's); null when it has none.
-  std::shared_ptr<const text::ChatTemplate> chat_template() const { return chat_template_; }
-  // Generation counters summed over every call so far (tokens, prefill time).
-  model::GenerateStats totals();
-
- private:
-  model::LoadedModel loaded_;
-  LocalOptions options_;
-  std::string name_;
-  std::mutex mutex_;  // guards the model and the prefix cache
-  std::unique_ptr<model::PrefixCache> prefix_;
-  model::GenerateStats totals_;
-  std::shared_ptr<const text::ChatTemplate> chat_template_;
+  virtual std::shared_ptr<const text::ChatTemplate> chat_template() const = 0;
+  virtual GenerationTotals totals() = 0;
 };
+
+// Throws InputError when the folder is not a model or has no tokenizer.
+std::unique_ptr<LocalModel> open_local(const std::string& dir, const LocalOptions& options = {});
+
+// A warning to show before running a local model on this machine's CPU
+// BLAS ("" when there is nothing to say).
+std::string local_backend_warning();
 
 // ---------------------------------------------------------------- remote
 

@@ -9,7 +9,6 @@
 #include "interrupt.h"
 #include "progress.h"
 #include "steper/error.h"
-#include "steper/model.h"
 #include "steper/pipeline.h"
 
 namespace steper::cli {
@@ -41,7 +40,7 @@ void run_demo(const DemoArgs& a, const Global& g) {
     return;
   }
   const std::string out = a.out.empty() ? "demo/" + c.name + "-seed" + std::to_string(c.seed) : a.out;
-  if (std::string w = model::blas_warning(); !w.empty()) warn(w);
+  if (std::string w = lm::local_backend_warning(); !w.empty()) warn(w);
 
   std::unique_ptr<Progress> bar;
   std::string bar_stage;

@@ -104,7 +104,7 @@ void add_train_command(CLI::App& app, const Global& global) {
   cmd->add_option("--device", a->o.device, "cpu, cuda or cuda:N");
   cmd->add_flag("--overwrite", a->overwrite, "Start over even if --out holds a checkpoint");
   cmd->callback([a, &global] {
-    if (std::string w = model::blas_warning(); !w.empty()) warn(w);
+    if (std::string w = lm::local_backend_warning(); !w.empty()) warn(w);
     a->o.weighting = distill::parse_weighting(a->weighting);
     auto parallel = join_data_parallel();
     a->o.parallel = parallel.get();

@@ -63,14 +63,14 @@ std::unique_ptr<lm::LanguageModel> open_language_model(const ModelArgs& a) {
     r.backoff_ms = std::min(r.backoff_ms, r.max_backoff_ms);
     return lm::open_remote(r);
   }
-  if (std::string w = model::blas_warning(); !w.empty()) warn(w);
+  if (std::string w = lm::local_backend_warning(); !w.empty()) warn(w);
   lm::LocalOptions l;
   l.device = a.device;
   l.dtype = a.dtype;
   l.batch_size = a.batch;
   l.prefix_cache_mb = a.prefix_cache_mb;
   l.chat_template = a.chat_template;
-  return std::make_unique<lm::LocalModel>(a.model, l);
+  return lm::open_local(a.model, l);
 }
 
 reason::PromptFormat prompt_format(const ModelArgs& a, lm::LanguageModel& model) {

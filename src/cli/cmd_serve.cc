@@ -35,13 +35,13 @@ void add_serve_command(CLI::App& app, const Global&) {
                   "way (a conversation's next turn); 0: off")
       ->check(CLI::NonNegativeNumber);
   cmd->callback([model_dir, o, l] {
-    if (std::string w = model::blas_warning(); !w.empty()) warn(w);
+    if (std::string w = lm::local_backend_warning(); !w.empty()) warn(w);
     l->batch_size = o->max_batch;
-    lm::LocalModel model(*model_dir, *l);
-    serve::Server server(model, *o);
+    auto model = lm::open_local(*model_dir, *l);
+    serve::Server server(*model, *o);
     const int port = server.bind();
     std::printf("serving %s (%.2fM parameters, context %d) on http://%s:%d/v1\n", server.model_name().c_str(),
-                static_cast<double>(model.parameters()) / 1e6, model.context(), o->host.c_str(), port);
+                static_cast<double>(model->parameters()) / 1e6, model->context(), o->host.c_str(), port);
     std::fflush(stdout);
     StopOnInterrupt interrupt;
     std::thread watcher([&] {

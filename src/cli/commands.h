@@ -9,9 +9,12 @@
 
 #include "steper/data.h"
 #include "steper/lm.h"
-#include "steper/model.h"
 #include "steper/reason.h"
 #include "steper/retrieve.h"
+
+namespace steper::train {
+class DataParallel;
+}
 
 namespace steper::cli {
 
@@ -83,7 +86,7 @@ class TextReader {
 
 // Joins the data-parallel group when WORLD_SIZE > 1 (torchrun's variables),
 // saying so on stderr; null for a single process.
-std::unique_ptr<model::DataParallel> join_data_parallel();
+std::unique_ptr<train::DataParallel> join_data_parallel();
 
 // Prints "steper: warning: ..." on stderr.
 void warn(const std::string& message);

@@ -8,17 +8,18 @@
 #include "commands.h"
 #include "steper/error.h"
 #include "steper/model.h"
+#include "steper/train.h"
 
 namespace steper::cli {
 
 void warn(const std::string& message) { std::fprintf(stderr, "steper: warning: %s\n", message.c_str()); }
 
-std::unique_ptr<model::DataParallel> join_data_parallel() {
-  const model::DistributedEnv env = model::distributed_env();
+std::unique_ptr<train::DataParallel> join_data_parallel() {
+  const train::DistributedEnv env = train::distributed_env();
   if (env.world_size == 1) return nullptr;
   std::fprintf(stderr, "data parallel: rank %d of %d, rendezvous at %s:%d\n", env.rank, env.world_size, env.master_addr.c_str(),
                env.master_port);
-  return std::make_unique<model::DataParallel>(env);
+  return std::make_unique<train::DataParallel>(env);
 }
 
 TextReader::TextReader(const std::string& path, std::string field) : records_(path), field_(std::move(field)) {}

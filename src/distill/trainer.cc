@@ -173,14 +173,14 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
   if (train_set.empty()) throw InputError(samples_path + ": no trainable samples (" + std::to_string(report.dropped) + " longer than " + std::to_string(limit) + " tokens)");
   report.samples = train_set.size();
   report.held_out = held.size();
-  model::TrainConfig tc = o.train;
+  train::TrainConfig tc = o.train;
   const std::int64_t per_step = static_cast<std::int64_t>(tc.batch_size) * tc.grad_accum * (o.parallel ? o.parallel->world_size() : 1);
   if (o.epochs > 0) tc.steps = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(o.epochs * static_cast<double>(train_set.size()) / static_cast<double>(per_step))));
   report.total_steps = tc.steps;
 
   if (o.lora.rank > 0) model::add_lora(m.model, o.lora, tc.seed);
   StageWeights weights(o.weighting, o.sigma_floor);
-  model::ExtraParams extra;
+  train::ExtraParams extra;
   extra.lr = o.weight_lr;
   if (weights.log_var.requires_grad()) extra.params.push_back(weights.log_var);
 
@@ -225,7 +225,7 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
       losses[j] = sum * (world / count);
     }
     const torch::Tensor all = s.all * (world / std::max(1.0, totals[3]));
-    return model::MicroStep{o.weighting == Weighting::none ? all : weights.combine(losses), static_cast<std::int64_t>(s.all_tokens)};
+    return train::MicroStep{o.weighting == Weighting::none ? all : weights.combine(losses), static_cast<std::int64_t>(s.all_tokens)};
   };
   auto evaluate = [&] {
     if (held.empty()) return -1.0;
@@ -252,9 +252,9 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
   std::filesystem::create_directories(out_dir);
   std::ofstream metrics(out_dir + "/metrics.jsonl", std::ios::app);
   std::string tokenizer_file = text::find_tokenizer_file(init_dir);
-  const model::TrainResult trained = model::train_loop(
+  const train::TrainResult trained = train::train_loop(
       m.model, tc, out_dir, tokenizer_file, run_key, micro,
-      [&](const model::TrainProgress& p) {
+      [&](const train::TrainProgress& p) {
         DistillProgress d{p, last, weights.weights(), -1};
         if (!writer) return on_progress ? on_progress(d) : true;
         if (o.eval_every > 0 && (p.step % o.eval_every == 0 || p.step == p.steps)) d.eval_loss = evaluate();

@@ -3,12 +3,41 @@
 // completion instead of failing the whole batch, so one over-long question
 // costs that question only.
 #include <filesystem>
+#include <mutex>
 
 #include "steper/lm.h"
+#include "steper/model.h"
 
 namespace steper::lm {
+namespace {
 
-LocalModel::LocalModel(const std::string& dir, const LocalOptions& options)
+class CheckpointModel final : public LocalModel {
+ public:
+  CheckpointModel(const std::string& dir, const LocalOptions& options);
+  std::vector<Completion> complete(const std::vector<std::string>& prompts, const CompletionOptions& options) override {
+    return complete_streaming(prompts, options, nullptr);
+  }
+  std::vector<Completion> complete_streaming(const std::vector<std::string>& prompts, const CompletionOptions& options,
+                                             const OnText& on_text) override;
+  std::string name() const override { return name_; }
+  int parallelism() const override { return options_.batch_size; }
+  int context() const override { return loaded_.config.max_position_embeddings; }
+  std::int64_t parameters() const override { return loaded_.config.parameter_count(); }
+  const text::Tokenizer& tokenizer() const override { return *loaded_.tokenizer; }
+  std::shared_ptr<const text::ChatTemplate> chat_template() const override { return chat_template_; }
+  GenerationTotals totals() override;
+
+ private:
+  model::LoadedModel loaded_;
+  LocalOptions options_;
+  std::string name_;
+  std::mutex mutex_;  // guards the model and the prefix cache
+  std::unique_ptr<model::PrefixCache> prefix_;
+  model::GenerateStats totals_;
+  std::shared_ptr<const text::ChatTemplate> chat_template_;
+};
+
+CheckpointModel::CheckpointModel(const std::string& dir, const LocalOptions& options)
     : loaded_(model::load_model(dir, model::parse_device(options.device), model::parse_dtype_name(options.dtype))),
       options_(options),
       name_(std::filesystem::path(dir).lexically_normal().filename().string()) {
@@ -29,12 +58,8 @@ LocalModel::LocalModel(const std::string& dir, const LocalOptions& options)
   }
 }
 
-std::vector<Completion> LocalModel::complete(const std::vector<std::string>& prompts, const CompletionOptions& options) {
-  return complete(prompts, options, nullptr);
-}
-
-std::vector<Completion> LocalModel::complete(const std::vector<std::string>& prompts, const CompletionOptions& o,
-                                             const std::function<void(std::size_t, const std::string&)>& on_text) {
+std::vector<Completion> CheckpointModel::complete_streaming(const std::vector<std::string>& prompts, const CompletionOptions& o,
+                                                            const OnText& on_text) {
   if (o.max_tokens < 1) throw InputError("max_tokens must be at least 1");
   std::vector<Completion> out(prompts.size());
   const text::Tokenizer& tok = *loaded_.tokenizer;
@@ -79,9 +104,24 @@ std::vector<Completion> LocalModel::complete(const std::vector<std::string>& pro
   return out;
 }
 
-model::GenerateStats LocalModel::totals() {
+GenerationTotals CheckpointModel::totals() {
   std::lock_guard<std::mutex> lock(mutex_);
-  return totals_;
+  GenerationTotals t;
+  t.prompt_tokens = totals_.prompt_tokens;
+  t.new_tokens = totals_.new_tokens;
+  t.reused_tokens = totals_.reused_tokens;
+  t.decode_steps = totals_.decode_steps;
+  t.seconds = totals_.seconds;
+  t.prefill_seconds = totals_.prefill_seconds;
+  return t;
 }
+
+}  // namespace
+
+std::unique_ptr<LocalModel> open_local(const std::string& dir, const LocalOptions& options) {
+  return std::make_unique<CheckpointModel>(dir, options);
+}
+
+std::string local_backend_warning() { return model::blas_warning(); }
 
 }  // namespace steper::lm

@@ -14,6 +14,7 @@
 #include "steper/eval.h"
 #include "steper/lm.h"
 #include "steper/model.h"
+#include "steper/train.h"
 #include "steper/pipeline.h"
 #include "steper/reason.h"
 #include "steper/retrieve.h"
@@ -231,45 +232,38 @@ std::string Experiment::pretrain_stage(const std::string& who, const ModelSpec& 
                                  {"lr", c_.pretrain_lr}, {"seed", c_.seed}},
                      {"data", "tokenizer"}, {dir}, [&] {
     auto tok = text::load_tokenizer(tokenizer_);
-    std::vector<int> stream;
-    for_each_text(corpus_, train_, drills_, [&](const std::string& t) {
-      if (tok->bos_id() >= 0) stream.push_back(tok->bos_id());
-      for (int id : tok->encode(t)) stream.push_back(id);
-      if (tok->eos_id() >= 0) stream.push_back(tok->eos_id());
-    });
-    model::ModelConfig mc;
-    mc.vocab_size = tok->vocab_size();
-    mc.bos_token_id = tok->bos_id();
-    mc.eos_token_id = tok->eos_id();
+    const std::vector<int> packed =
+        train::pack_texts(*tok, [&](const auto& f) { for_each_text(corpus_, train_, drills_, f); });
+    train::PretrainOptions po;
+    model::ModelConfig& mc = po.model;
     mc.hidden_size = spec.dim;
     mc.num_hidden_layers = spec.layers;
     mc.num_attention_heads = spec.heads;
     mc.num_key_value_heads = spec.kv_heads;
-    mc.intermediate_size = spec.ffn > 0 ? spec.ffn : (spec.dim * 8 / 3 + 31) / 32 * 32;
+    mc.intermediate_size = spec.ffn;  // 0: ~8/3 of dim
     mc.max_position_embeddings = 2048;
-    mc.validate();
-    model::PackedTokens packed(std::move(stream), c_.seq_len);
-    model::TrainConfig tc;
+    po.seq_len = c_.seq_len;
+    train::TrainConfig& tc = po.train;
     tc.steps = spec.pretrain_steps;
     tc.batch_size = c_.pretrain_batch;
     tc.lr = c_.pretrain_lr;
     tc.warmup_steps = std::min<std::int64_t>(50, spec.pretrain_steps / 10);
     tc.save_every = 200;
     tc.seed = c_.seed;
-    torch::manual_seed(c_.seed);
-    model::CausalLM net(mc);
-    say(stage + ": " + std::to_string(mc.parameter_count()) + " parameters, " + std::to_string(packed.tokens()) + " tokens, " +
-        std::to_string(tc.steps) + " steps");
-    const model::TrainResult done = model::train_loop(
-        net, tc, path(dir), text::find_tokenizer_file(tokenizer_), book_.key(stage) + ":" + stage,
-        [&](std::int64_t step, int) { return model::language_model_step(net, packed, step, tc.batch_size, tc.seed); },
-        [&](const model::TrainProgress& p) {
+    po.run_key = book_.key(stage) + ":" + stage;
+    const train::PretrainReport done = train::pretrain(
+        packed, text::find_tokenizer_file(tokenizer_), path(dir), po,
+        [&](const train::PretrainReport& plan) {
+          say(stage + ": " + std::to_string(plan.config.parameter_count()) + " parameters, " + std::to_string(plan.tokens) +
+              " tokens, " + std::to_string(plan.steps) + " steps");
+        },
+        [&](const train::TrainProgress& p) {
           char d[96];
           std::snprintf(d, sizeof d, "loss %.3f  %.0f tok/s", p.loss, p.tokens_per_second);
           return progress(stage, static_cast<double>(p.step) / static_cast<double>(p.steps), d);
         });
-    if (done.steps < tc.steps) stopped(stage);
-    return json{{"parameters", mc.parameter_count()}, {"seconds", done.seconds}};
+    if (done.result.steps < done.steps) stopped(stage);
+    return json{{"parameters", done.config.parameter_count()}, {"seconds", done.result.seconds}};
   });
   if (book_.skipped(stage)) say(stage + ": done before (" + std::to_string(r.value("parameters", 0)) + " parameters)");
   return path(dir);
@@ -382,7 +376,8 @@ std::string Experiment::run_stage(const std::string& name, const std::string& mo
     fs::create_directories(path("runs"));
     lm::LocalOptions lo;
     lo.batch_size = c_.in_flight;
-    lm::LocalModel model(model_dir, lo);
+    auto local = lm::open_local(model_dir, lo);
+    lm::LocalModel& model = *local;
     auto retriever = retrieve::open_retriever(path("index"));
     reason::RunOptions ro;
     ro.in_flight = c_.in_flight;

@@ -56,7 +56,7 @@ void Batcher::work() {
     std::vector<lm::Completion> out;
     std::string error;
     try {
-      out = model_.complete(prompts, batch[0]->options, [&](std::size_t k, const std::string& text) {
+      out = model_.complete_streaming(prompts, batch[0]->options, [&](std::size_t k, const std::string& text) {
         auto [job, i] = owner[k];
         {
           std::lock_guard<std::mutex> lock(job->mutex);

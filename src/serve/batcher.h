@@ -2,6 +2,7 @@
 // as one batch on a single worker thread (the model runs one batch at a time).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>

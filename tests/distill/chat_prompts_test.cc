@@ -43,7 +43,8 @@ TEST(ChatPrompts, EachSamplePromptIsThePromptTheRunSentAtThatStep) {
   testing::write_file(dir / "tokenizer_config.json", R"({"bos_token": "<s>"})");
   lm::LocalOptions lo;
   lo.chat_template = dir / "chat.jinja";
-  lm::LocalModel local(w.model, lo);
+  auto local_owner = lm::open_local(w.model, lo);
+  lm::LocalModel& local = *local_owner;
   ASSERT_NE(local.chat_template(), nullptr);
   auto retriever = retrieve::open_retriever(w.index);
   std::map<std::string, retrieve::Hit> passages;

@@ -76,21 +76,21 @@ TEST(DataParallel, MalformedLauncherVariablesAreNamed) {
   setenv("WORLD_SIZE", "2", 1);
   setenv("RANK", "2", 1);
   try {
-    model::distributed_env();
+    train::distributed_env();
     ADD_FAILURE() << "RANK 2 of 2 accepted";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("RANK=2 is not below WORLD_SIZE=2"), std::string::npos) << e.what();
   }
   setenv("RANK", "one", 1);
-  EXPECT_THROW(model::distributed_env(), InputError);
+  EXPECT_THROW(train::distributed_env(), InputError);
   setenv("RANK", "1", 1);
   setenv("MASTER_PORT", "70000", 1);
-  EXPECT_THROW(model::distributed_env(), InputError);
+  EXPECT_THROW(train::distributed_env(), InputError);
   unsetenv("MASTER_PORT");
-  EXPECT_EQ(model::distributed_env().rank, 1);
+  EXPECT_EQ(train::distributed_env().rank, 1);
   unsetenv("WORLD_SIZE");
   unsetenv("RANK");
-  EXPECT_EQ(model::distributed_env().world_size, 1);
+  EXPECT_EQ(train::distributed_env().world_size, 1);
 }
 
 }  // namespace

@@ -72,48 +72,5 @@ TEST(Lora, AdaptersHavePeftNamesAndOnlyTheTargets) {
   }
 }
 
-// A LoRA run of 8 steps into `dir`, stopped after `stop_at`; returns the
-// saved model's tensors.
-std::map<std::string, torch::Tensor> lora_run(const std::string& dir, std::int64_t stop_at) {
-  torch::manual_seed(1);
-  CausalLM m(small());
-  add_lora(m, all_targets(4), 7);
-  std::vector<int> stream;
-  for (int i = 0; i < 2000; ++i) stream.push_back((i * 7 + i / 13) % 50);
-  PackedTokens data(stream, 16);
-  TrainConfig t;
-  t.steps = 8;
-  t.batch_size = 4;
-  t.lr = 1e-2;
-  t.warmup_steps = 2;
-  t.save_every = 3;
-  train_loop(m, t, dir, "", "lora",
-             [&](std::int64_t step, int) { return language_model_step(m, data, step, t.batch_size, 0); },
-             [&](const TrainProgress& p) { return p.step < stop_at; });
-  std::map<std::string, torch::Tensor> out;
-  for (auto& p : load_model(dir).model->named_parameters()) out[p.key()] = p.value().clone();
-  return out;
-}
-
-TEST(Lora, TrainsTheAdaptersOnlyMergesAtTheEndAndResumesExactly) {
-  testing::TempDir dir;
-  torch::manual_seed(1);
-  CausalLM base(small());
-  const auto straight = lora_run(dir / "a", 1000);
-  EXPECT_FALSE(std::filesystem::exists(dir / "a/adapter_model.safetensors"));
-  // Frozen tensors are the base's bit for bit; the targets moved.
-  auto b = base->named_parameters();
-  EXPECT_TRUE(torch::equal(straight.at("model.embed_tokens.weight"), b["model.embed_tokens.weight"]));
-  EXPECT_TRUE(torch::equal(straight.at("model.layers.1.input_layernorm.weight"), b["model.layers.1.input_layernorm.weight"]));
-  EXPECT_FALSE(torch::equal(straight.at("model.layers.0.self_attn.q_proj.weight"), b["model.layers.0.self_attn.q_proj.weight"]));
-
-  lora_run(dir / "b", 4);  // stopped: base weights plus the adapters so far
-  EXPECT_TRUE(std::filesystem::exists(dir / "b/adapter_model.safetensors"));
-  const auto resumed = lora_run(dir / "b", 1000);
-  for (const auto& [name, t] : straight) {
-    EXPECT_TRUE(torch::allclose(resumed.at(name), t, 1e-6, 1e-7)) << name;
-  }
-}
-
 }  // namespace
 }  // namespace steper::model

@@ -57,7 +57,8 @@ TEST(Prompts, FolderOverridesAndUnknownPlaceholdersAreNamed) {
 
 TEST(Strategies, EachProducesWellFormedTraces) {
   const auto& w = shared_tiny_world();
-  lm::LocalModel model(w.model);
+  auto model_owner = lm::open_local(w.model);
+  lm::LocalModel& model = *model_owner;
   auto retriever = retrieve::open_retriever(w.index);
   const auto questions = dev_questions(8);
   for (Strategy s : {Strategy::ircot, Strategy::selfask, Strategy::onestep, Strategy::noretrieval}) {
@@ -93,7 +94,8 @@ TEST(Strategies, TrainedModelReasonsInSentences) {
   // The tiny model saw the gold chains; with the gold passages at hand its
   // first step should at least be a sentence, not noise.
   const auto& w = shared_tiny_world();
-  lm::LocalModel model(w.model);
+  auto model_owner = lm::open_local(w.model);
+  lm::LocalModel& model = *model_owner;
   auto retriever = retrieve::open_retriever(w.index);
   StrategyOptions o;
   auto traces = answer(o, model, retriever.get(), dev_questions(16));
@@ -106,7 +108,8 @@ TEST(Strategies, TrainedModelReasonsInSentences) {
 // its trace; the questions beside it are answered as usual.
 TEST(Strategies, APromptOverTheContextEndsItsTraceWithTheReason) {
   const auto& w = shared_tiny_world();
-  lm::LocalModel model(w.model);
+  auto model_owner = lm::open_local(w.model);
+  lm::LocalModel& model = *model_owner;
   auto retriever = retrieve::open_retriever(w.index);
   auto questions = dev_questions(2);
   std::string huge;
@@ -126,7 +129,8 @@ TEST(Strategies, APromptOverTheContextEndsItsTraceWithTheReason) {
 TEST(Runner, ResumeAfterStopsAndATornLineEndsWithEveryQuestionOnce) {
   const auto& w = shared_tiny_world();
   testing::TempDir dir;
-  lm::LocalModel model(w.model);
+  auto model_owner = lm::open_local(w.model);
+  lm::LocalModel& model = *model_owner;
   auto retriever = retrieve::open_retriever(w.index);
   StrategyOptions o;
   o.max_steps = 2;

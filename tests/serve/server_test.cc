@@ -45,8 +45,8 @@ class Running {
 };
 
 lm::LocalModel& shared_model() {
-  static lm::LocalModel model(testing::shared_tiny_world().model);
-  return model;
+  static const auto model = lm::open_local(testing::shared_tiny_world().model);
+  return *model;
 }
 
 TEST(Serve, RemoteBackendGivesTheLocalGreedyOutputs) {
@@ -114,7 +114,8 @@ TEST(Serve, ChatRequestsGoThroughTheModelsChatTemplate) {
   testing::write_file(dir / "tokenizer_config.json", R"({"bos_token": "<s>"})");
   lm::LocalOptions lo;
   lo.chat_template = dir / "chat.jinja";
-  lm::LocalModel model(testing::shared_tiny_world().model, lo);
+  auto model_owner = lm::open_local(testing::shared_tiny_world().model, lo);
+  lm::LocalModel& model = *model_owner;
   Running server(model);
   httplib::Client c("127.0.0.1", server.port());
   json messages = json::array({{{"role", "user"}, {"content", "Wikipedia Title: Soraia\nQ: What is Soraia?"}},

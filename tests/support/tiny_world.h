@@ -11,7 +11,7 @@
 #include <string>
 
 #include "steper/data.h"
-#include "steper/model.h"
+#include "steper/train.h"
 #include "steper/reason.h"
 #include "steper/retrieve.h"
 #include "steper/text.h"
@@ -69,33 +69,25 @@ inline TinyWorld make_tiny_world(const std::string& dir, int train_steps = 150, 
   so.vocab_size = 400;
   text::train_sentencepiece([&](std::string& s) { return next < texts.size() ? (s = texts[next++], true) : false; }, w.tokenizer, so);
   auto tok = text::load_tokenizer(w.tokenizer);
-  std::vector<int> stream;
-  for (const auto& t : texts) {
-    stream.push_back(tok->bos_id());
-    for (int id : tok->encode(t)) stream.push_back(id);
-    stream.push_back(tok->eos_id());
-  }
-  model::ModelConfig c;
-  c.vocab_size = tok->vocab_size();
+  train::PretrainOptions po;
+  model::ModelConfig& c = po.model;
   c.hidden_size = dim;
   c.intermediate_size = dim * 8 / 3;
   c.num_hidden_layers = layers;
   c.num_attention_heads = 4;
   c.num_key_value_heads = 2;
   c.max_position_embeddings = 1024;
-  c.bos_token_id = tok->bos_id();
-  c.eos_token_id = tok->eos_id();
-  torch::manual_seed(0);
-  model::CausalLM net(c);
-  model::PackedTokens packed(stream, 128);
-  model::TrainConfig tc;
-  tc.steps = train_steps;
-  tc.batch_size = 8;
-  tc.lr = 3e-3;
-  tc.warmup_steps = 10;
-  tc.save_every = 0;
-  model::train_loop(net, tc, w.model, text::find_tokenizer_file(w.tokenizer), "tiny",
-                    [&](std::int64_t step, int) { return model::language_model_step(net, packed, step, tc.batch_size, 0); }, nullptr);
+  po.seq_len = 128;
+  po.train.steps = train_steps;
+  po.train.batch_size = 8;
+  po.train.lr = 3e-3;
+  po.train.warmup_steps = 10;
+  po.train.save_every = 0;
+  po.run_key = "tiny";
+  const auto stream = train::pack_texts(*tok, [&](const auto& f) {
+    for (const auto& t : texts) f(t);
+  });
+  train::pretrain(stream, text::find_tokenizer_file(w.tokenizer), w.model, po, nullptr, nullptr);
   return w;
 }
 

@@ -14,9 +14,11 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
-#include "steper/model.h"
+#include "steper/train.h"
 
-namespace steper::model {
+namespace steper::train {
+
+using namespace model;
 namespace {
 
 using json = nlohmann::json;
@@ -241,46 +243,4 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& c, const std::string&
   return result;
 }
 
-PackedTokens::PackedTokens(std::vector<int> stream, int seq_len) : stream_(std::move(stream)), seq_len_(seq_len) {
-  if (seq_len < 2) throw InputError("sequence length must be at least 2");
-  rows_ = static_cast<std::int64_t>(stream_.size()) / (seq_len + 1);
-  if (rows_ < 1) {
-    throw InputError("the training text is " + std::to_string(stream_.size()) + " tokens, less than one row of " +
-                     std::to_string(seq_len + 1) + "\n  hint: lower --seq-len or give more text");
-  }
-}
-
-// A fresh permutation per epoch, from (seed, epoch) alone.
-const std::vector<std::int64_t>& PackedTokens::order(std::int64_t epoch, std::uint64_t seed) const {
-  if (epoch != cached_epoch_ || seed != cached_seed_) {
-    at::Generator gen = at::detail::createCPUGenerator(seed * 1000003 + static_cast<std::uint64_t>(epoch));
-    torch::Tensor perm = torch::randperm(rows_, gen, torch::kLong);
-    order_.assign(perm.data_ptr<std::int64_t>(), perm.data_ptr<std::int64_t>() + rows_);
-    cached_epoch_ = epoch;
-    cached_seed_ = seed;
-  }
-  return order_;
-}
-
-torch::Tensor PackedTokens::batch(std::int64_t index, int batch, std::uint64_t seed) const {
-  torch::Tensor out = torch::empty({batch, seq_len_ + 1}, torch::kLong);
-  auto* dst = out.data_ptr<std::int64_t>();
-  for (int b = 0; b < batch; ++b) {
-    const std::int64_t flat = index * batch + b, epoch = flat / rows_, within = flat % rows_;
-    const std::int64_t row = order(epoch, seed)[static_cast<std::size_t>(within)];
-    for (int t = 0; t <= seq_len_; ++t) dst[b * (seq_len_ + 1) + t] = stream_[static_cast<std::size_t>(row * (seq_len_ + 1) + t)];
-  }
-  return out;
-}
-
-MicroStep language_model_step(CausalLM& model, const PackedTokens& data, std::int64_t index, int batch, std::uint64_t seed) {
-  const torch::Device device = model->model->embed_tokens->weight.device();
-  torch::Tensor rows = data.batch(index, batch, seed).to(device);  // [B, T+1]
-  const std::int64_t T = rows.size(1) - 1;
-  torch::Tensor logits = model->forward(rows.narrow(1, 0, T));      // [B,T,V]
-  torch::Tensor loss = torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32),
-                                                            rows.narrow(1, 1, T).reshape({-1}));
-  return {loss, batch * T};
-}
-
-}  // namespace steper::model
+}  // namespace steper::train

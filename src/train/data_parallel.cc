@@ -7,9 +7,9 @@
 #include <cstdlib>
 
 #include "steper/error.h"
-#include "steper/model.h"
+#include "steper/train.h"
 
-namespace steper::model {
+namespace steper::train {
 namespace {
 
 int env_int(const char* name, int fallback, int min) {
@@ -108,4 +108,4 @@ std::vector<double> DataParallel::sum(std::vector<double> values) {
   return std::vector<double>(v, v + values.size());
 }
 
-}  // namespace steper::model
+}  // namespace steper::train

@@ -6,11 +6,15 @@
 #include <set>
 #include <thread>
 
-#include "steper/model.h"
+#include "steper/train.h"
 #include "test_util.h"
 
-namespace steper::model {
+namespace steper::train {
 namespace {
+
+using model::ModelConfig;
+using model::load_model;
+
 
 ModelConfig small() {
   ModelConfig c;
@@ -22,6 +26,14 @@ ModelConfig small() {
   c.num_key_value_heads = 2;
   c.max_position_embeddings = 64;
   return c;
+}
+
+model::LoraConfig every_projection(int rank) {
+  model::LoraConfig l;
+  l.rank = rank;
+  l.alpha = 8;
+  l.targets = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  return l;
 }
 
 PackedTokens corpus() {
@@ -196,5 +208,46 @@ TEST(PackedTokens, RowsCoverEachEpochOnceInASeededOrder) {
   EXPECT_THROW(PackedTokens({1, 2, 3}, 16), InputError);
 }
 
+// A LoRA run of 8 steps into `dir`, stopped after `stop_at`; returns the
+// saved model's tensors.
+std::map<std::string, torch::Tensor> lora_run(const std::string& dir, std::int64_t stop_at) {
+  torch::manual_seed(1);
+  CausalLM m(small());
+  model::add_lora(m, every_projection(4), 7);
+  const PackedTokens data = corpus();
+  TrainConfig t;
+  t.steps = 8;
+  t.batch_size = 4;
+  t.lr = 1e-2;
+  t.warmup_steps = 2;
+  t.save_every = 3;
+  train_loop(m, t, dir, "", "lora",
+             [&](std::int64_t step, int) { return language_model_step(m, data, step, t.batch_size, 0); },
+             [&](const TrainProgress& p) { return p.step < stop_at; });
+  std::map<std::string, torch::Tensor> out;
+  for (auto& p : load_model(dir).model->named_parameters()) out[p.key()] = p.value().clone();
+  return out;
+}
+
+TEST(Lora, TrainsTheAdaptersOnlyMergesAtTheEndAndResumesExactly) {
+  testing::TempDir dir;
+  torch::manual_seed(1);
+  CausalLM base(small());
+  const auto straight = lora_run(dir / "a", 1000);
+  EXPECT_FALSE(std::filesystem::exists(dir / "a/adapter_model.safetensors"));
+  // Frozen tensors are the base's bit for bit; the targets moved.
+  auto b = base->named_parameters();
+  EXPECT_TRUE(torch::equal(straight.at("model.embed_tokens.weight"), b["model.embed_tokens.weight"]));
+  EXPECT_TRUE(torch::equal(straight.at("model.layers.1.input_layernorm.weight"), b["model.layers.1.input_layernorm.weight"]));
+  EXPECT_FALSE(torch::equal(straight.at("model.layers.0.self_attn.q_proj.weight"), b["model.layers.0.self_attn.q_proj.weight"]));
+
+  lora_run(dir / "b", 4);  // stopped: base weights plus the adapters so far
+  EXPECT_TRUE(std::filesystem::exists(dir / "b/adapter_model.safetensors"));
+  const auto resumed = lora_run(dir / "b", 1000);
+  for (const auto& [name, t] : straight) {
+    EXPECT_TRUE(torch::allclose(resumed.at(name), t, 1e-6, 1e-7)) << name;
+  }
+}
+
 }  // namespace
-}  // namespace steper::model
+}  // namespace steper::train
