@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "steper/error.h"
+#include "steper/io.h"
 
 namespace steper::data {
 
@@ -60,6 +61,9 @@ struct Trace {
   std::string prediction;
   std::string stop;  // "answer" | "max_steps" | "error"
   std::string error; // why, when stop is "error" (the endpoint's or model's message); optional
+  // What produced the trace (reason::RunSettings as JSON): an object, or
+  // null in traces written before runs recorded it. Optional.
+  json run;
 };
 
 // Parse a record; throw FieldError naming the field that is missing or of the
@@ -178,23 +182,7 @@ class RecordReader {
 
 std::vector<Question> read_questions(const std::string& path);
 
-// ---------------------------------------------------------------- writing
-
-// Appends JSON objects, one per line, flushing each. Throws RuntimeError when
-// the disk refuses a write.
-class JsonlWriter {
- public:
-  enum class Mode { truncate, append };
-  JsonlWriter(std::string path, Mode mode);
-  void write(const json& record);
-  const std::string& path() const { return path_; }
-  std::uint64_t written() const { return written_; }
-
- private:
-  std::string path_;
-  std::ofstream out_;
-  std::uint64_t written_ = 0;
-};
+// Records are written through io::JsonlWriter (steper/io.h).
 
 // ---------------------------------------------------------------- converters
 

@@ -9,6 +9,7 @@
 // template rendered, which carry their own BOS.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -16,14 +17,24 @@
 #include <vector>
 
 #include "steper/data.h"
-#include "steper/train.h"
 #include "steper/reason.h"
+#include "steper/train.h"
 
 namespace steper::distill {
 
+// The stages of a reasoning chain: its first step, the steps between, and
+// the last step with the answer. The order is that of the weights.
+enum class Stage { init, expand, aggregate };
+constexpr std::size_t kStageCount = 3;
+// "init", "expand", "aggregate": in the enum's order.
+const std::vector<std::string>& stage_names();
+// A name of stage_names(); any other is a FieldError("stage").
+Stage parse_stage(const std::string& name);
+const std::string& stage_name(Stage s);
+
 struct Sample {
   std::string id;
-  std::string stage;  // "init" | "expand" | "aggregate"
+  Stage stage = Stage::aggregate;
   int step = 0;       // the last reasoning step the target covers (1-based)
   std::string prompt;
   std::string target;
@@ -45,9 +56,14 @@ struct StepwiseOptions {
   // Earlier steps in the prompt, loss on the last step only (the paper's
   // alternative). Default: false (the target is the chain up to the step)
   bool last_step_only = false;
+  // The run's settings. build_stepwise reads them from the traces' run
+  // record (steper run writes one into each trace) and refuses those the
+  // caller stated (stated_*) when they differ from it; for traces without a
+  // record (gold traces, files from older versions) they are used as given.
   int max_passages = 15;  // as at inference. Default: 15
   std::string marker = data::kAnswerMarker;
   reason::Templates templates = reason::default_templates();
+  bool stated_max_passages = false, stated_marker = false, stated_templates = false;
   // The student's prompt format: plain, or its chat template. Default: plain
   reason::PromptFormat format;
 };
@@ -64,9 +80,12 @@ struct StepwiseStats {
   std::map<std::string, double> mean_chars;      // prompt + target, per stage
 };
 
-// Traces + questions (gold answers) + corpus (passage texts, only the ids the
-// traces name are kept in memory) -> samples JSONL, written as .partial and
-// renamed at the end.
+// Traces + questions (gold answers) -> samples JSONL, written as .partial
+// and renamed at the end. Passage texts (only those the traces name are kept
+// in memory) come from `corpus_path`, or, when it is "", from the index the
+// traces' run record names. Every trace must come from one run. Throws
+// InputError naming the file and line of a trace from another run, a stated
+// setting that differs from the record, or templates changed since the run.
 StepwiseStats build_stepwise(const std::string& traces_path, const std::string& questions_path, const std::string& corpus_path,
                              const std::string& out_path, const StepwiseOptions& options);
 
@@ -75,16 +94,14 @@ StepwiseStats build_stepwise(const std::string& traces_path, const std::string& 
 // difficulty: the paper's. floor: the variant that shifts focus as the
 // paper describes (see StageWeights). uniform, none: the ablations.
 enum class Weighting { difficulty, uniform, none, floor };
+// The names, as the CLI and the resume keys write them.
+const std::vector<std::string>& weighting_names();
+// A name of weighting_names(); any other is an InputError listing them.
 Weighting parse_weighting(const std::string& name);
+const std::string& weighting_name(Weighting w);
 
-// The stage names in the order of the weights.
-inline const std::vector<std::string>& stages() {
-  static const std::vector<std::string> s{"init", "expand", "aggregate"};
-  return s;
-}
-
-// Combines per-stage mean losses. Stages absent from a batch contribute
-// nothing.
+// Combines per-stage mean losses (and, for none, the loss over all target
+// tokens). Stages absent from a batch contribute nothing.
 //   difficulty: sum_j [L_j / (2 sigma_j^2) + log sigma_j] with s_j =
 //     log sigma_j^2 trainable (= 0.5 exp(-s_j) L_j + 0.5 s_j). Its optimum is
 //     sigma_j^2 = L_j, so the weight 1/(2 sigma_j^2) tracks 1/(2 L_j): the
@@ -98,22 +115,27 @@ inline const std::vector<std::string>& stages() {
 //     stops growing, and the harder stages catch up until, with every loss
 //     under the floor, the weights are uniform.
 //   uniform: the mean of the stages present.
-//   none: not used (one loss over all target tokens).
+//   none: one loss over all target tokens, whatever their stage.
 struct StageWeights {
   explicit StageWeights(Weighting w, double floor = 0.1);
-  // losses[j] undefined when stage j is absent.
-  torch::Tensor combine(const std::vector<torch::Tensor>& losses) const;
+  // losses[j] undefined when stage j is absent; `all` is the mean over every
+  // target token of the batch (what none returns).
+  torch::Tensor combine(const std::vector<torch::Tensor>& losses, const torch::Tensor& all) const;
   // The weight each stage's loss gets in the model's objective:
   // 1/(2 sigma_j^2) for difficulty, 0.5 for uniform, w_j (of all three
-  // stages) for floor.
+  // stages) for floor, and for none, which has no per-stage weight, 0.5.
   std::vector<double> weights() const;
   Weighting weighting;
   double floor;
   torch::Tensor log_var;  // [3], requires grad for difficulty and floor
 };
 
+// Fine-tuning's defaults, unlike pretraining's (train::TrainConfig's): lr
+// 1e-4, 20 warm-up steps, no weight decay, 8 samples per micro-batch.
+train::TrainConfig fine_tuning_defaults();
+
 struct TrainOptions {
-  train::TrainConfig train;
+  train::TrainConfig train = fine_tuning_defaults();
   Weighting weighting = Weighting::difficulty;
   double weight_lr = 0.02;  // learning rate of the log variances. Default: 0.02
   double sigma_floor = 0.1; // Weighting::floor's floor on sigma^2 (a per-token loss). Default: 0.1

@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,11 @@ struct Templates {
   // Each passage's text cut to its first N space-separated words (IRCoT:
   // 350); 0 keeps it whole. Default: 0
   int max_passage_words = 0;
+  // The folder load_templates read, absolute; "" for the shipped defaults.
+  std::string folder;
+  // A hash of everything above but the folder: two runs with the same
+  // fingerprint render the same prompts.
+  std::string fingerprint() const;
 };
 
 Templates default_templates();
@@ -59,6 +65,23 @@ std::string render_passages(const Templates& t, const std::vector<retrieve::Hit>
 std::string render_reasoning(const Templates& t, const std::string& question, const std::vector<retrieve::Hit>& passages);
 // A chain of reasoning sentences as it follows the prompt: " s1 s2 ...".
 std::string render_chain(const std::vector<std::string>& steps);
+
+// The passages a prompt shows: the first `max_passages` distinct ones
+// retrieved, in the order they came. The strategies keep them this way, and
+// the step-wise samples gather them again from a trace this way.
+class PassagePool {
+ public:
+  explicit PassagePool(int max_passages) : max_(max_passages) {}
+  void add(std::vector<retrieve::Hit> hits);
+  const std::vector<retrieve::Hit>& passages() const { return passages_; }
+  // Whether add() would keep a passage with this id.
+  bool wants(const std::string& id) const;
+
+ private:
+  int max_;
+  std::vector<retrieve::Hit> passages_;
+  std::set<std::string> seen_;
+};
 
 // How a prompt reaches the model: as plain text (the layout, then the chain
 // after it), or through a chat template, exactly as Hugging Face's
@@ -162,6 +185,29 @@ class Episode {
 };
 
 std::unique_ptr<Episode> start_episode(const StrategyOptions& options, const data::Question& question);
+
+// ---------------------------------------------------------------- run records
+
+// What produced a trace, recorded in each one (its "run" field) by run():
+// `steper stepwise` cuts the student's prompts with the same settings, read
+// from here, and a rerun appending to a traces file must match them.
+struct RunSettings {
+  std::string strategy;
+  int k = 0, max_steps = 0, max_passages = 0;
+  std::string marker;
+  bool ircot_protocol = false;
+  int max_passage_words = 0;
+  std::string prompts;    // Templates::folder: "" for the shipped templates
+  std::string templates;  // Templates::fingerprint()
+  std::string format;     // PromptFormat::describe() of the prompts sent
+  std::string index;      // the index searched (Retriever::spec); "" without retrieval
+};
+RunSettings run_settings(const StrategyOptions& options, const retrieve::Retriever* retriever);
+data::json to_json(const RunSettings& settings);
+// Throws FieldError naming the field ("run.k").
+RunSettings parse_run_settings(const data::json& run);
+// The first field that differs, as "max_passages 8 against 15"; "" when none.
+std::string first_difference(const RunSettings& a, const RunSettings& b);
 
 // Answers `questions` together: retrievals in one batch, generations in one
 // batch per round. `retriever` may be null for noretrieval.

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,11 @@ class Retriever {
   virtual std::vector<Hit> search(const std::string& query, int k) = 0;
   // The same for many queries; result i answers queries[i].
   virtual std::vector<std::vector<Hit>> search_batch(const std::vector<std::string>& queries, int k);
+  // The passages with these ids (score 0), by id; ids the index lacks are
+  // absent from the map.
+  virtual std::map<std::string, Hit> fetch(const std::vector<std::string>& ids) = 0;
+  // The index spec it searches, as open_retriever was given it.
+  virtual const std::string& spec() const = 0;
 };
 
 // BM25 as Robertson and Zaragoza state it, per query term t of document d:

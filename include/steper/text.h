@@ -134,4 +134,14 @@ bool has_chat_template(const std::string& dir);
 // (answer_normalization.cc writes the rules out).
 std::string normalize_answer(const std::string& text);
 
+// The one definition of a correct answer, used by the metrics, the runner's
+// running EM and the filter of teacher traces. exact: the normalised
+// prediction equals the normalised gold (EM). contained: the normalised gold
+// is inside the normalised prediction, as Python's `gold in prediction`
+// (Acc; an empty gold is inside everything).
+enum class AnswerMatch { exact, contained };
+bool answer_matches(const std::string& prediction, const std::string& gold, AnswerMatch match);
+// Whether any gold answer matches.
+bool answers_correctly(const std::string& prediction, const std::vector<std::string>& golds, AnswerMatch match);
+
 }  // namespace steper::text

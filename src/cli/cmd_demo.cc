@@ -9,6 +9,7 @@
 #include "interrupt.h"
 #include "progress.h"
 #include "steper/error.h"
+#include "steper/io.h"
 #include "steper/pipeline.h"
 
 namespace steper::cli {
@@ -28,11 +29,7 @@ void run_demo(const DemoArgs& a, const Global& g) {
   }
   pipeline::ExperimentConfig c = pipeline::preset(a.preset);
   if (!a.config.empty()) {
-    std::ifstream in(a.config);
-    if (!in) throw InputError(a.config + ": cannot open the config");
-    data::json j = data::json::parse(in, nullptr, false);
-    if (j.is_discarded()) throw InputError(a.config + ": not valid JSON");
-    c = pipeline::config_from_json(j, c, a.config);
+    c = pipeline::config_from_json(io::read_json(a.config), c, a.config);
   }
   if (a.seed_given) c.seed = a.seed;
   if (a.print_config) {

@@ -6,6 +6,7 @@
 #include "interrupt.h"
 #include "progress.h"
 #include "steper/distill.h"
+#include "train_flags.h"
 
 namespace steper::cli {
 
@@ -20,25 +21,37 @@ void add_stepwise_command(CLI::App& app, const Global&) {
       "Cut teacher traces into training samples. --mode steper: per correct trace one init sample\n"
       "(question + first passages -> first step), one expand sample per middle step (passages so far ->\n"
       "chain so far) and one aggregate sample (all passages -> whole chain and answer); vanilla: the\n"
-      "aggregate sample alone (vanilla KD); answer: all passages -> the gold answer.");
+      "aggregate sample alone (vanilla KD); answer: all passages -> the gold answer.\n"
+      "The prompts are cut with the settings of the run that made the traces (steper run records them in\n"
+      "each trace: max passages, answer marker, prompt templates, index), so they equal, byte for byte,\n"
+      "what the run sent; passage texts come from the run's index unless --corpus is given.");
   cmd->add_option("--traces", a->traces, "Teacher traces JSONL (steper run)")->required();
   cmd->add_option("--questions", a->questions, "Questions JSONL with the gold answers")->required();
-  cmd->add_option("--corpus", a->corpus, "Corpus JSONL the index was built from (passage texts)")->required();
+  cmd->add_option("--corpus", a->corpus,
+                  "Corpus JSONL the index was built from, for passage texts (default: read from the index the traces\n"
+                  "record; needed for traces without a run record, such as `steper world`'s gold traces)");
   cmd->add_option("--mode", a->mode, "steper, vanilla or answer");
   cmd->add_option("--out", a->out, "Samples JSONL")->required();
   cmd->add_option("--keep", a->o.keep, "Traces that teach: em, acc (gold contained in the prediction) or all")
       ->check(CLI::IsMember({"em", "acc", "all"}));
   cmd->add_flag("--last-step-only", a->o.last_step_only, "Earlier steps in the prompt, the loss on the last step only");
-  cmd->add_option("--max-passages", a->o.max_passages, "Passages kept in a prompt (as at inference)")->check(CLI::PositiveNumber);
-  cmd->add_option("--marker", a->o.marker, "The text that announces the answer");
-  cmd->add_option("--prompts", a->prompts, "Prompt templates folder (the one given to steper run)");
+  // Recorded in the traces: given, each must agree with the record.
+  CLI::Option* max_passages = cmd->add_option("--max-passages", a->o.max_passages,
+                                              "Passages kept in a prompt (default: the run's; refused when it differs)")
+                                  ->check(CLI::PositiveNumber);
+  CLI::Option* marker = cmd->add_option("--marker", a->o.marker, "The text that announces the answer (default: the run's)");
+  CLI::Option* prompts = cmd->add_option("--prompts", a->prompts, "Prompt templates folder (default: the run's)");
   cmd->add_option("--chat-template", a->chat_template,
                   "Render the samples' prompts through the STUDENT's chat template, as `steper run --chat` will\n"
                   "ask it: its model folder, its tokenizer_config.json, or a Jinja file");
   cmd->add_option("--system", a->o.format.system, "With --chat-template: a system message (give run the same one)");
-  cmd->add_option("--protocol", a->protocol, "The --protocol the student will be run with: steper, or ircot (passages cut to 350 words)")
-      ->check(CLI::IsMember({"steper", "ircot"}));
-  cmd->callback([a] {
+  CLI::Option* protocol = cmd->add_option("--protocol", a->protocol,
+                                          "The run's --protocol: steper, or ircot (passages cut to 350 words) (default: the run's)")
+                              ->check(CLI::IsMember({"steper", "ircot"}));
+  cmd->callback([a, max_passages, marker, prompts, protocol] {
+    a->o.stated_max_passages = max_passages->count() > 0;
+    a->o.stated_marker = marker->count() > 0;
+    a->o.stated_templates = prompts->count() > 0 || protocol->count() > 0;
     a->o.mode = distill::parse_mode(a->mode);
     if (!a->prompts.empty()) a->o.templates = reason::load_templates(a->prompts);
     if (a->protocol == "ircot") a->o.templates.max_passage_words = 350;
@@ -58,15 +71,11 @@ void add_stepwise_command(CLI::App& app, const Global&) {
 
 void add_train_command(CLI::App& app, const Global& global) {
   struct Args {
-    std::string data, init, out, weighting = "difficulty";
+    std::string data, init, out, weighting = distill::weighting_name(distill::TrainOptions().weighting);
     distill::TrainOptions o;
     bool overwrite = false;
   };
   auto a = std::make_shared<Args>();
-  a->o.train.lr = 1e-4;
-  a->o.train.warmup_steps = 20;
-  a->o.train.weight_decay = 0.0;
-  a->o.train.batch_size = 8;
   CLI::App* cmd = app.add_subcommand(
       "train",
       "Fine-tune a student on step-wise samples: loss on target tokens, one mean loss per stage,\n"
@@ -80,7 +89,10 @@ void add_train_command(CLI::App& app, const Global& global) {
   cmd->add_option("--data", a->data, "Samples JSONL (steper stepwise)")->required();
   cmd->add_option("--init", a->init, "Student model folder to start from")->required();
   cmd->add_option("--out", a->out, "Output model folder")->required();
-  cmd->add_option("--weighting", a->weighting, "difficulty, floor, uniform or none");
+  cmd->add_option("--weighting", a->weighting,
+                 "Stage weights: difficulty (the paper's), floor (sigma^2 floored), uniform, or none (one loss over all tokens)")
+      ->check(CLI::IsMember(distill::weighting_names()))
+      ->capture_default_str();
   cmd->add_option("--sigma-floor", a->o.sigma_floor, "floor weighting: the floor on sigma^2, a per-token loss")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--weight-lr", a->o.weight_lr, "Learning rate of the stage log-variances");
@@ -89,18 +101,11 @@ void add_train_command(CLI::App& app, const Global& global) {
   cmd->add_option("--lora-alpha", a->o.lora.alpha, "LoRA scale numerator (the update is scaled by alpha / rank)");
   cmd->add_option("--lora-targets", a->o.lora.targets, "Projections with adapters (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)")
       ->delimiter(',');
-  cmd->add_option("--steps", a->o.train.steps, "Optimizer steps")->check(CLI::PositiveNumber);
+  add_train_config_flags(cmd, a->o.train);
   cmd->add_option("--epochs", a->o.epochs, "Passes over the samples (overrides --steps)");
-  cmd->add_option("--batch", a->o.train.batch_size, "Samples per micro-batch")->check(CLI::PositiveNumber);
-  cmd->add_option("--accum", a->o.train.grad_accum, "Micro-batches per step")->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", a->o.train.lr, "Peak learning rate (cosine schedule with warm-up)");
-  cmd->add_option("--warmup", a->o.train.warmup_steps, "Warm-up steps");
-  cmd->add_option("--weight-decay", a->o.train.weight_decay, "AdamW weight decay");
   cmd->add_option("--max-tokens", a->o.max_tokens, "Drop samples longer than this (0: the model's context)");
   cmd->add_option("--holdout", a->o.holdout, "Share of questions held out for evaluation");
   cmd->add_option("--eval-every", a->o.eval_every, "Steps between held-out evaluations (0: never)");
-  cmd->add_option("--save-every", a->o.train.save_every, "Steps between checkpoints");
-  cmd->add_option("--seed", a->o.train.seed, "Data order seed");
   cmd->add_option("--device", a->o.device, "cpu, cuda or cuda:N");
   cmd->add_flag("--overwrite", a->overwrite, "Start over even if --out holds a checkpoint");
   cmd->callback([a, &global] {

@@ -3,6 +3,7 @@
 
 #include "commands.h"
 #include "steper/eval.h"
+#include "steper/io.h"
 
 namespace steper::cli {
 namespace {
@@ -22,8 +23,8 @@ std::string short_name(const std::string& path) {
 void run_eval(const EvalArgs& a) {
   std::vector<data::Question> questions = data::read_questions(a.questions);
   if (questions.empty()) throw InputError(a.questions + ": no questions");
-  std::unique_ptr<data::JsonlWriter> per_question;
-  if (!a.per_question.empty()) per_question = std::make_unique<data::JsonlWriter>(a.per_question, data::JsonlWriter::Mode::truncate);
+  std::unique_ptr<io::JsonlWriter> per_question;
+  if (!a.per_question.empty()) per_question = std::make_unique<io::JsonlWriter>(a.per_question, io::JsonlWriter::Mode::truncate);
 
   std::vector<eval::TraceReport> reports;
   for (const auto& path : a.traces) {
@@ -76,9 +77,7 @@ void run_eval(const EvalArgs& a) {
   if (!a.json_out.empty()) {
     data::json out = data::json::object();
     for (const auto& r : reports) out[r.traces] = eval::to_json(r);
-    std::ofstream f(a.json_out);
-    f << out.dump(2) << "\n";
-    if (!f) throw RuntimeError(a.json_out + ": cannot write");
+    io::write_json_atomic(a.json_out, out);
   }
 }
 

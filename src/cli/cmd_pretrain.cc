@@ -9,6 +9,7 @@
 #include "steper/data.h"
 #include "steper/model.h"
 #include "steper/train.h"
+#include "train_flags.h"
 
 namespace steper::cli {
 namespace {
@@ -108,17 +109,8 @@ void add_pretrain_command(CLI::App& app, const Global& global) {
   cmd->add_option("--rope-theta", a->options.model.rope_theta, "RoPE base");
   cmd->add_flag("--tie", a->options.model.tie_word_embeddings, "Tie the output layer to the embeddings");
   cmd->add_option("--seq-len", a->options.seq_len, "Tokens per training row")->check(CLI::Range(2, 1 << 20));
-  cmd->add_option("--steps", a->options.train.steps, "Optimizer steps")->check(CLI::PositiveNumber);
+  add_train_config_flags(cmd, a->options.train);
   cmd->add_option("--epochs", a->options.epochs, "Passes over the data (overrides --steps)");
-  cmd->add_option("--batch", a->options.train.batch_size, "Rows per micro-batch")->check(CLI::PositiveNumber);
-  cmd->add_option("--accum", a->options.train.grad_accum, "Micro-batches per step")->check(CLI::PositiveNumber);
-  cmd->add_option("--lr", a->options.train.lr, "Peak learning rate");
-  cmd->add_option("--min-lr-ratio", a->options.train.min_lr_ratio, "Final learning rate as a share of the peak");
-  cmd->add_option("--warmup", a->options.train.warmup_steps, "Warm-up steps");
-  cmd->add_option("--weight-decay", a->options.train.weight_decay, "AdamW weight decay (matrices only)");
-  cmd->add_option("--clip", a->options.train.grad_clip, "Gradient-norm clip (0: off)");
-  cmd->add_option("--save-every", a->options.train.save_every, "Steps between checkpoints (0: only at the end)");
-  cmd->add_option("--seed", a->options.train.seed, "Seed of initialisation and data order");
   cmd->add_option("--device", a->options.device, "cpu, cuda or cuda:N");
   cmd->add_option("--threads", a->threads, "LibTorch intra-op threads (0: LibTorch's default)");
   cmd->add_flag("--overwrite", a->overwrite, "Start over even if --out holds a checkpoint");

@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "progress.h"
 #include "steper/eval.h"
+#include "steper/io.h"
 #include "steper/retrieve.h"
 
 namespace steper::cli {
@@ -167,9 +168,7 @@ void run_recall(const RecallArgs& a, const Global& g) {
       out["by_type"][type] = to_json(recall.of_type(type));
       out["by_type"][type]["questions"] = any.questions(type);
     }
-    std::ofstream f(a.json_out);
-    f << out.dump(2) << "\n";
-    if (!f) throw RuntimeError(a.json_out + ": cannot write");
+    io::write_json_atomic(a.json_out, out);
   }
 }
 

@@ -61,11 +61,6 @@ void make_dir(const std::string& dir) {
   }
 }
 
-void rename_or_throw(const std::string& from, const std::string& to) {
-  if (std::rename(from.c_str(), to.c_str()) != 0) {
-    throw RuntimeError("cannot rename " + from + " to " + to + ": " + std::strerror(errno));
-  }
-}
 
 }  // namespace
 
@@ -128,10 +123,8 @@ ConvertStats convert(Format format, const std::string& input, const std::string&
   ConvertStats stats;
   stats.questions_path = out_dir + "/questions.jsonl";
   stats.corpus_path = out_dir + "/corpus.jsonl";
-  const std::string tmp_questions = stats.questions_path + ".partial";
-  const std::string tmp_corpus = stats.corpus_path + ".partial";
   {
-    DatasetBuilder builder(tmp_questions, tmp_corpus, dataset);
+    DatasetBuilder builder(stats.questions_path, stats.corpus_path, dataset);
     json j;
     for (;;) {
       try {
@@ -149,8 +142,6 @@ ConvertStats convert(Format format, const std::string& input, const std::string&
                                   ? records.where() + " (record " + std::to_string(records.index()) + "): " + e.what()
                                   : std::string(e.what());
         if (!options.skip_bad) {
-          std::remove(tmp_questions.c_str());
-          std::remove(tmp_corpus.c_str());
           throw InputError(message + "\n  hint: --skip-bad skips malformed records and counts them");
         }
         if (stats.skipped++ == 0) stats.first_error = message;
@@ -162,10 +153,9 @@ ConvertStats convert(Format format, const std::string& input, const std::string&
     stats.questions = builder.questions();
     stats.passages = builder.passages();
     stats.paragraphs_seen = builder.paragraphs_seen();
+    if (options.progress) options.progress(records.index(), records.bytes_read(), records.total_bytes());
+    builder.commit();
   }
-  if (options.progress) options.progress(records.index(), records.bytes_read(), records.total_bytes());
-  rename_or_throw(tmp_corpus, stats.corpus_path);
-  rename_or_throw(tmp_questions, stats.questions_path);
   return stats;
 }
 

@@ -18,8 +18,8 @@ std::uint64_t fnv1a(std::string_view s, std::uint64_t h) {
 
 DatasetBuilder::DatasetBuilder(const std::string& questions_path, const std::string& corpus_path,
                                std::string id_prefix)
-    : questions_(questions_path, JsonlWriter::Mode::truncate),
-      corpus_(corpus_path, JsonlWriter::Mode::truncate),
+    : questions_(questions_path, io::JsonlWriter::Mode::staged),
+      corpus_(corpus_path, io::JsonlWriter::Mode::staged),
       id_prefix_(std::move(id_prefix)) {}
 
 DatasetBuilder::Key DatasetBuilder::key_of(const std::string& title, const std::string& text) {

@@ -13,7 +13,12 @@ namespace steper::data {
 class DatasetBuilder {
  public:
   // Ids are "<id_prefix>-<n>", n counting from 0 in order of first appearance.
+  // Both files appear at commit(), whole; without it, neither does.
   DatasetBuilder(const std::string& questions_path, const std::string& corpus_path, std::string id_prefix);
+  void commit() {
+    corpus_.commit();
+    questions_.commit();
+  }
 
   // Adds the record's paragraphs to the corpus (once each), fills the
   // question's supporting_ids and writes it.
@@ -35,8 +40,8 @@ class DatasetBuilder {
   };
   static Key key_of(const std::string& title, const std::string& text);
 
-  JsonlWriter questions_;
-  JsonlWriter corpus_;
+  io::JsonlWriter questions_;
+  io::JsonlWriter corpus_;
   std::string id_prefix_;
   std::unordered_map<Key, std::uint64_t, KeyHash> ids_;
   std::uint64_t paragraphs_seen_ = 0;

@@ -117,6 +117,10 @@ Trace parse_trace(const json& j) {
     throw FieldError("stop", "expected \"answer\", \"max_steps\" or \"error\", got \"" + t.stop + "\"");
   }
   if (j.contains("error")) t.error = require_string(j, "error");
+  if (j.contains("run") && !j["run"].is_null()) {
+    if (!j["run"].is_object()) throw FieldError("run", std::string("expected an object, got ") + j["run"].type_name());
+    t.run = j["run"];
+  }
   return t;
 }
 
@@ -142,6 +146,7 @@ json to_json(const Trace& t) {
               {"strategy", t.strategy}, {"steps", std::move(steps)}, {"prediction", t.prediction},
               {"stop", t.stop}};
   if (!t.error.empty()) j["error"] = t.error;
+  if (t.run.is_object()) j["run"] = t.run;
   return j;
 }
 

@@ -2,13 +2,13 @@
 // no anchor entity (the film, person or company a question starts from) is
 // shared between splits: dev and test ask about entity combinations that
 // training never saw, though all facts live in the one corpus.
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <sys/stat.h>
-#include <algorithm>
 #include <optional>
+#include <sys/stat.h>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -74,7 +74,7 @@ std::size_t split_of(std::uint64_t seed, const std::string& id) {
 }
 
 Trace gold_trace(const Question& q, const world::Draft& d) {
-  Trace t{q.id, q.question, q.answers, "gold", {}, d.answer, "answer", {}};
+  Trace t{q.id, q.question, q.answers, "gold", {}, d.answer, "answer", {}, json()};
   for (std::size_t i = 0; i < d.hops.size(); ++i) {
     std::string output = d.statements[i];
     if (i + 1 == d.hops.size()) output += std::string(" ") + kAnswerMarker + " " + d.answer + ".";
@@ -263,7 +263,7 @@ World generate_world(const WorldOptions& options) {
         r.split = "reading";
         r.hops = {hop};
         r.gold = Trace{rid, text, {hop.object}, "gold", {Step{text, {hop.passage_id}, d.statements[h] + " " + kAnswerMarker + " " + hop.object + "."}},
-                       hop.object, "answer", {}};
+                       hop.object, "answer", {}, json()};
         for (std::size_t v = 0; drills && v < options.drills; ++v) {
           char did[40];
           std::snprintf(did, sizeof did, "drill-%06zu-%zu", w.reading.size(), v);
@@ -281,21 +281,21 @@ void write_world(const World& world, const std::string& out_dir) {
     throw RuntimeError(out_dir + ": cannot create directory: " + std::strerror(errno));
   }
   {
-    JsonlWriter corpus(out_dir + "/corpus.jsonl", JsonlWriter::Mode::truncate);
+    io::JsonlWriter corpus(out_dir + "/corpus.jsonl", io::JsonlWriter::Mode::truncate);
     for (const auto& p : world.corpus) corpus.write(to_json(p));
   }
   {
-    JsonlWriter reading(out_dir + "/reading.jsonl", JsonlWriter::Mode::truncate);
-    JsonlWriter reading_gold(out_dir + "/reading_gold.jsonl", JsonlWriter::Mode::truncate);
+    io::JsonlWriter reading(out_dir + "/reading.jsonl", io::JsonlWriter::Mode::truncate);
+    io::JsonlWriter reading_gold(out_dir + "/reading_gold.jsonl", io::JsonlWriter::Mode::truncate);
     for (const auto& r : world.reading) reading.write(to_json(r.question)), reading_gold.write(to_json(r.gold));
   }
   if (!world.drills.empty()) {
-    JsonlWriter drills(out_dir + "/drills.jsonl", JsonlWriter::Mode::truncate);
+    io::JsonlWriter drills(out_dir + "/drills.jsonl", io::JsonlWriter::Mode::truncate);
     for (const auto& d : world.drills) drills.write(to_json(d));
   }
-  JsonlWriter gold(out_dir + "/gold_traces.jsonl", JsonlWriter::Mode::truncate);
+  io::JsonlWriter gold(out_dir + "/gold_traces.jsonl", io::JsonlWriter::Mode::truncate);
   for (const auto& split : kSplits) {
-    JsonlWriter out(out_dir + "/" + split.name + ".jsonl", JsonlWriter::Mode::truncate);
+    io::JsonlWriter out(out_dir + "/" + split.name + ".jsonl", io::JsonlWriter::Mode::truncate);
     for (const auto& q : world.questions) {
       if (q.split != split.name) continue;
       out.write(to_json(q.question));

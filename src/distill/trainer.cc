@@ -8,8 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 
 #include "steper/distill.h"
+#include "steper/io.h"
 
 namespace steper::distill {
 namespace {
@@ -17,15 +19,8 @@ namespace {
 struct Tokenized {
   std::vector<int> ids;  // prompt then target
   int prompt = 0;        // tokens of the prompt
-  int stage = 0;         // index into stages()
+  int stage = 0;         // the Stage's index
 };
-
-int stage_index(const std::string& s) {
-  for (std::size_t i = 0; i < stages().size(); ++i) {
-    if (stages()[i] == s) return static_cast<int>(i);
-  }
-  return 2;
-}
 
 // Target-token loss sums of `batch`, per stage and over all, with the
 // token counts they are to be divided by. Sums rather than means, so that
@@ -43,9 +38,9 @@ LossSums loss_sums(model::CausalLM& net, const std::vector<const Tokenized*>& ba
   for (const auto* t : batch) L = std::max<std::int64_t>(L, static_cast<std::int64_t>(t->ids.size()));
   torch::Tensor ids = torch::zeros({B, L}, torch::kLong), mask = torch::zeros({B, L - 1}, torch::kFloat);
   LossSums out;
-  out.stage.resize(stages().size());
-  out.stage_tokens.assign(stages().size(), 0.0);
-  std::vector<std::vector<std::int64_t>> rows_of(stages().size());
+  out.stage.resize(kStageCount);
+  out.stage_tokens.assign(kStageCount, 0.0);
+  std::vector<std::vector<std::int64_t>> rows_of(kStageCount);
   for (std::int64_t b = 0; b < B; ++b) {
     const Tokenized& t = *batch[static_cast<std::size_t>(b)];
     auto* row = ids[b].data_ptr<std::int64_t>();
@@ -65,7 +60,7 @@ LossSums loss_sums(model::CausalLM& net, const std::vector<const Tokenized*>& ba
       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)).reshape({B, L - 1}) * mask;
   torch::Tensor per_row = tok_loss.sum(1);  // [B]
   out.all = per_row.sum();
-  for (std::size_t j = 0; j < stages().size(); ++j) {
+  for (std::size_t j = 0; j < kStageCount; ++j) {
     if (rows_of[j].empty()) continue;
     out.stage[j] = per_row.index_select(0, torch::tensor(rows_of[j], torch::kLong).to(device)).sum();
   }
@@ -74,13 +69,30 @@ LossSums loss_sums(model::CausalLM& net, const std::vector<const Tokenized*>& ba
 
 }  // namespace
 
+train::TrainConfig fine_tuning_defaults() {
+  train::TrainConfig c;
+  c.lr = 1e-4;
+  c.warmup_steps = 20;
+  c.weight_decay = 0.0;
+  c.batch_size = 8;
+  return c;
+}
+
+// In the enum's order.
+const std::vector<std::string>& weighting_names() {
+  static const std::vector<std::string> names{"difficulty", "uniform", "none", "floor"};
+  return names;
+}
+
 Weighting parse_weighting(const std::string& name) {
-  if (name == "difficulty") return Weighting::difficulty;
-  if (name == "uniform") return Weighting::uniform;
-  if (name == "none") return Weighting::none;
-  if (name == "floor") return Weighting::floor;
+  const auto& names = weighting_names();
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == name) return static_cast<Weighting>(i);
+  }
   throw InputError("unknown weighting '" + name + "'; use difficulty, floor, uniform or none");
 }
+
+const std::string& weighting_name(Weighting w) { return weighting_names().at(static_cast<std::size_t>(w)); }
 
 StageWeights::StageWeights(Weighting w, double floor_) : weighting(w), floor(floor_), log_var(torch::zeros({3})) {
   if (w == Weighting::floor && !(floor_ > 0)) throw InputError("sigma floor must be positive, got " + std::to_string(floor_));
@@ -99,7 +111,8 @@ static std::vector<double> floor_weights(const torch::Tensor& log_var, double fl
   return w;
 }
 
-torch::Tensor StageWeights::combine(const std::vector<torch::Tensor>& losses) const {
+torch::Tensor StageWeights::combine(const std::vector<torch::Tensor>& losses, const torch::Tensor& all) const {
+  if (weighting == Weighting::none) return all;
   std::vector<bool> present;
   for (const auto& l : losses) present.push_back(l.defined());
   const int count = static_cast<int>(std::count(present.begin(), present.end(), true));
@@ -160,7 +173,7 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
       t.prompt = static_cast<int>(t.ids.size());
       for (int id : tok.encode(s.target)) t.ids.push_back(id);
       if (tok.eos_id() >= 0) t.ids.push_back(tok.eos_id());
-      t.stage = stage_index(s.stage);
+      t.stage = static_cast<int>(s.stage);
       if (static_cast<int>(t.ids.size()) > limit || t.prompt < 1 || t.prompt >= static_cast<int>(t.ids.size())) {
         ++report.dropped;  // the rule: a sample longer than the context is dropped, never cut
         continue;
@@ -225,7 +238,7 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
       losses[j] = sum * (world / count);
     }
     const torch::Tensor all = s.all * (world / std::max(1.0, totals[3]));
-    return train::MicroStep{o.weighting == Weighting::none ? all : weights.combine(losses), static_cast<std::int64_t>(s.all_tokens)};
+    return train::MicroStep{weights.combine(losses, all), static_cast<std::int64_t>(s.all_tokens)};
   };
   auto evaluate = [&] {
     if (held.empty()) return -1.0;
@@ -244,13 +257,14 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
   };
 
   const std::string run_key = "distill:" + std::to_string(std::filesystem::file_size(samples_path)) + ":" + samples_path + ":" +
-                              init_dir + ":" + std::to_string(static_cast<int>(o.weighting)) + ":" + std::to_string(tc.steps) + ":" +
+                              init_dir + ":" + weighting_name(o.weighting) + ":" + std::to_string(tc.steps) + ":" +
                               std::to_string(tc.batch_size) + ":" + std::to_string(tc.grad_accum) + ":" + std::to_string(tc.lr) + ":" +
                               std::to_string(tc.seed) + ":" + std::to_string(o.weight_lr) + lora_key(o.lora) +
                               (o.weighting == Weighting::floor ? ":floor" + std::to_string(o.sigma_floor) : "") +
                               (world > 1 ? ":world" + std::to_string(world) : "");
   std::filesystem::create_directories(out_dir);
-  std::ofstream metrics(out_dir + "/metrics.jsonl", std::ios::app);
+  std::optional<io::JsonlWriter> metrics;
+  if (writer) metrics.emplace(out_dir + "/metrics.jsonl", io::JsonlWriter::Mode::append);
   std::string tokenizer_file = text::find_tokenizer_file(init_dir);
   const train::TrainResult trained = train::train_loop(
       m.model, tc, out_dir, tokenizer_file, run_key, micro,
@@ -261,11 +275,11 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
         data::json j{{"step", p.step}, {"loss", p.loss}, {"lr", p.lr}, {"grad_norm", p.grad_norm},
                      {"ms_per_step", p.ms_per_step}, {"tokens_per_second", p.tokens_per_second}};
         for (std::size_t s = 0; s < 3; ++s) {
-          j["loss_" + stages()[s]] = std::isnan(last[s]) ? data::json() : data::json(last[s]);
-          j["weight_" + stages()[s]] = d.stage_weight[s];
+          j["loss_" + stage_names()[s]] = std::isnan(last[s]) ? data::json() : data::json(last[s]);
+          j["weight_" + stage_names()[s]] = d.stage_weight[s];
         }
         if (d.eval_loss >= 0) j["eval_loss"] = d.eval_loss;
-        metrics << j.dump() << "\n" << std::flush;
+        metrics->write(j);
         return on_progress ? on_progress(d) : true;
       },
       &extra, o.parallel);

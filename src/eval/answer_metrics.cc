@@ -34,7 +34,7 @@ bool is_special(const std::string& s) { return s == "yes" || s == "no" || s == "
 std::string normalize_answer(const std::string& text) { return text::normalize_answer(text); }
 
 double exact_match(const std::string& prediction, const std::string& gold) {
-  return normalize_answer(prediction) == normalize_answer(gold) ? 1.0 : 0.0;
+  return text::answer_matches(prediction, gold, text::AnswerMatch::exact) ? 1.0 : 0.0;
 }
 
 double f1_score(const std::string& prediction, const std::string& gold) {
@@ -58,8 +58,7 @@ double f1_score(const std::string& prediction, const std::string& gold) {
 }
 
 double answer_accuracy(const std::string& prediction, const std::string& gold) {
-  // As Python's `gold in prediction`: an empty gold is in everything.
-  return normalize_answer(prediction).find(normalize_answer(gold)) != std::string::npos ? 1.0 : 0.0;
+  return text::answer_matches(prediction, gold, text::AnswerMatch::contained) ? 1.0 : 0.0;
 }
 
 AnswerScores score_answer(const std::string& prediction, const std::vector<std::string>& golds) {

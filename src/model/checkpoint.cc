@@ -1,21 +1,13 @@
-#include <sys/stat.h>
-
 #include <fstream>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
-#include "steper/model.h"
+#include "steper/io.h"
+#include "steper/model_config.h"
 
 namespace steper::model {
-namespace {
-
-bool is_file(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-}  // namespace
+using io::is_file;
 
 Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
   const std::string single = dir + "/model.safetensors", index = dir + "/model.safetensors.index.json";
@@ -23,13 +15,7 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
   if (is_file(single)) {
     shards.push_back(single);
   } else if (is_file(index)) {
-    std::ifstream in(index);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError(index + ": not valid JSON: " + e.what());
-    }
+    const nlohmann::json j = io::read_json(index);
     if (!j.contains("weight_map") || !j["weight_map"].is_object()) throw InputError(index + ": no \"weight_map\" object");
     std::set<std::string> seen;
     for (const auto& [name, file] : j["weight_map"].items()) {

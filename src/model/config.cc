@@ -4,7 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "steper/model.h"
+#include "steper/io.h"
+#include "steper/model_config.h"
 
 namespace steper::model {
 namespace {
@@ -106,14 +107,8 @@ std::int64_t ModelConfig::parameter_count() const {
 }
 
 ModelConfig read_model_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError(path + ": cannot open (a model folder needs config.json)");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    throw InputError(path + ": not valid JSON: " + e.what());
-  }
+  if (!io::is_file(path)) throw InputError(path + ": cannot open (a model folder needs config.json)");
+  const json j = io::read_json(path);
   if (!j.is_object()) throw InputError(path + ": expected a JSON object");
   ModelConfig c;
   read_field(j, "model_type", c.model_type, path);

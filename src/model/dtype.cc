@@ -1,7 +1,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "steper/model.h"
+#include "steper/model_config.h"
 
 namespace steper::model {
 

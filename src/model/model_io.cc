@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "steper/io.h"
 #include "steper/model.h"
 
 namespace steper::model {
@@ -109,14 +110,8 @@ class DefaultDtypeGuard {
 // instruct models list their end-of-turn token there.
 void read_generation_config(const std::string& dir, LoadedModel& out) {
   const std::string path = dir + "/generation_config.json";
-  std::ifstream in(path);
-  if (!in) return;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(path + ": not valid JSON: " + e.what());
-  }
+  if (!io::is_file(path)) return;
+  const nlohmann::json j = io::read_json(path);
   if (!j.is_object()) throw InputError(path + ": expected a JSON object");
   for (int id : read_token_ids(j, "eos_token_id", path)) {
     if (id >= out.config.vocab_size) throw InputError(path + ": field 'eos_token_id': " + std::to_string(id) + " is outside the vocabulary");

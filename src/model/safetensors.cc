@@ -14,7 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "steper/model.h"
+#include "steper/io.h"
+#include "steper/model_config.h"
 
 namespace steper::model {
 namespace {
@@ -192,28 +193,18 @@ void write_safetensors(const std::string& path, const std::vector<TensorData>& t
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // align the data to 8 bytes
-  const std::string tmp = path + ".partial";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw RuntimeError(tmp + ": cannot open for writing: " + std::strerror(errno));
-    unsigned char len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(text.size()) >> (8 * i));
-    out.write(reinterpret_cast<const char*>(len), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& t : tensors) {
-      std::uint64_t bytes = dtype_size(t.dtype);
-      for (auto d : t.shape) bytes *= static_cast<std::uint64_t>(d);
-      out.write(static_cast<const char*>(t.data), static_cast<std::streamsize>(bytes));
-    }
-    out.flush();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw RuntimeError(tmp + ": write failed (disk full?)");
-    }
+  io::StagedFile file(path, true);
+  std::ostream& out = file.stream();
+  unsigned char len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(text.size()) >> (8 * i));
+  out.write(reinterpret_cast<const char*>(len), 8);
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  for (const auto& t : tensors) {
+    std::uint64_t bytes = dtype_size(t.dtype);
+    for (auto d : t.shape) bytes *= static_cast<std::uint64_t>(d);
+    out.write(static_cast<const char*>(t.data), static_cast<std::streamsize>(bytes));
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    throw RuntimeError("cannot rename " + tmp + " to " + path + ": " + std::strerror(errno));
-  }
+  file.commit();
 }
 
 }  // namespace steper::model

@@ -2,8 +2,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <type_traits>
 #include <set>
+#include <type_traits>
 
 #include "steper/error.h"
 #include "steper/pipeline.h"
@@ -127,11 +127,11 @@ ExperimentConfig preset(const std::string& name) {
     c.world_questions = 3000;
     c.copy_drills = 2;
     c.vocab_size = 1000;
-    c.teacher = ModelSpec{"", 128, 4, 4, 2, 0, 500};
-    c.student = ModelSpec{"", 64, 2, 4, 2, 0, 500};
-    c.reading = TrainSpec{2, 16, 3e-3, 20};
-    c.teacher_sft = TrainSpec{3, 8, 3e-3, 30};
-    c.students = TrainSpec{4, 8, 3e-3, 20};
+    c.teacher.dim = 128;  c.teacher.layers = 4;  c.teacher.heads = 4;  c.teacher.kv_heads = 2;  c.teacher.pretrain_steps = 500;
+    c.student.dim = 64;  c.student.layers = 2;  c.student.heads = 4;  c.student.kv_heads = 2;  c.student.pretrain_steps = 500;
+    c.reading.epochs = 2;  c.reading.batch = 16;  c.reading.lr = 3e-3;  c.reading.warmup = 20;
+    c.teacher_sft.epochs = 3;  c.teacher_sft.batch = 8;  c.teacher_sft.lr = 3e-3;  c.teacher_sft.warmup = 30;
+    c.students.epochs = 4;  c.students.batch = 8;  c.students.lr = 3e-3;  c.students.warmup = 20;
     c.k = 2;
     c.max_passages = 8;
     c.eval_questions = 100;
@@ -144,24 +144,24 @@ ExperimentConfig preset(const std::string& name) {
     c.world_entities = 3000;
     c.copy_drills = 2;
     c.vocab_size = 1000;
-    c.teacher = ModelSpec{"", 128, 4, 4, 2, 0, 800};
-    c.student = ModelSpec{"", 96, 2, 3, 1, 0, 800};
-    c.reading = TrainSpec{1.5, 16, 3e-3, 20};
-    c.teacher_sft = TrainSpec{1.5, 8, 3e-3, 30};
-    c.students = TrainSpec{4, 8, 3e-3, 20};
+    c.teacher.dim = 128;  c.teacher.layers = 4;  c.teacher.heads = 4;  c.teacher.kv_heads = 2;  c.teacher.pretrain_steps = 800;
+    c.student.dim = 96;  c.student.layers = 2;  c.student.heads = 3;  c.student.kv_heads = 1;  c.student.pretrain_steps = 800;
+    c.reading.epochs = 1.5;  c.reading.batch = 16;  c.reading.lr = 3e-3;  c.reading.warmup = 20;
+    c.teacher_sft.epochs = 1.5;  c.teacher_sft.batch = 8;  c.teacher_sft.lr = 3e-3;  c.teacher_sft.warmup = 30;
+    c.students.epochs = 4;  c.students.batch = 8;  c.students.lr = 3e-3;  c.students.warmup = 20;
     c.k = 2;
     c.max_passages = 8;
     c.eval_questions = 500;
   } else if (name == "micro") {  // the CI's end-to-end test: shape, not quality
     c.world_questions = 120;
     c.vocab_size = 400;
-    c.teacher = ModelSpec{"", 48, 2, 4, 2, 0, 40};
-    c.student = ModelSpec{"", 32, 1, 4, 2, 0, 20};
+    c.teacher.dim = 48;  c.teacher.layers = 2;  c.teacher.heads = 4;  c.teacher.kv_heads = 2;  c.teacher.pretrain_steps = 40;
+    c.student.dim = 32;  c.student.layers = 1;  c.student.heads = 4;  c.student.kv_heads = 2;  c.student.pretrain_steps = 20;
     c.seq_len = 128;
     c.pretrain_batch = 8;
-    c.reading = TrainSpec{0.3, 16, 3e-3, 2};
-    c.teacher_sft = TrainSpec{1, 8, 3e-3, 5};
-    c.students = TrainSpec{1, 8, 3e-3, 5};
+    c.reading.epochs = 0.3;  c.reading.batch = 16;  c.reading.lr = 3e-3;  c.reading.warmup = 2;
+    c.teacher_sft.epochs = 1;  c.teacher_sft.batch = 8;  c.teacher_sft.lr = 3e-3;  c.teacher_sft.warmup = 5;
+    c.students.epochs = 1;  c.students.batch = 8;  c.students.lr = 3e-3;  c.students.warmup = 5;
     c.max_steps = 3;
     c.keep = "all";  // its teacher is too weak to be right
     c.max_passages = 8;

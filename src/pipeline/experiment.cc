@@ -5,35 +5,34 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "report.h"
+#include "experiment.h"
 #include "stage_book.h"
 #include "steper/distill.h"
 #include "steper/error.h"
 #include "steper/eval.h"
+#include "steper/io.h"
 #include "steper/lm.h"
 #include "steper/model.h"
-#include "steper/train.h"
 #include "steper/pipeline.h"
 #include "steper/reason.h"
 #include "steper/retrieve.h"
 #include "steper/text.h"
+#include "steper/train.h"
 
 namespace fs = std::filesystem;
 
 namespace steper::pipeline {
-namespace {
+namespace detail {
 
-using data::json;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// What identifies an input file for a stage key: its path, size and time of
-// last change (a retrained model keeps its size; the key is a guard against
-// mistakes, not an adversary).
 json file_identity(const std::string& path) {
   std::error_code ec;
   const auto size = fs::file_size(path, ec);
@@ -47,7 +46,6 @@ json model_inputs(const ModelSpec& m) {
               {"steps", m.pretrain_steps}};
 }
 
-// A model folder given in the config, as a stage input.
 json given_model(const std::string& dir) {
   const std::string weights = fs::exists(dir + "/model.safetensors") ? dir + "/model.safetensors" : dir + "/model.safetensors.index.json";
   return json{{"config", file_identity(dir + "/config.json")}, {"weights", file_identity(weights)}};
@@ -57,69 +55,6 @@ json train_inputs(const TrainSpec& t) {
   return json{{"epochs", t.epochs}, {"batch", t.batch}, {"lr", t.lr}, {"warmup", t.warmup}};
 }
 
-class Experiment {
- public:
-  Experiment(const ExperimentConfig& c, std::string out, const Hooks& hooks)
-      : c_(c), out_(std::move(out)), hooks_(hooks), book_(out_) {
-    fs::create_directories(out_ + "/logs");
-    log_.open(out_ + "/logs/experiment.log", std::ios::app);
-  }
-
-  ExperimentResult run();
-
- private:
-  void say(const std::string& line) {
-    log_ << line << "\n" << std::flush;
-    if (hooks_.log) hooks_.log(line);
-  }
-  // Reports progress; throws Stopped when the hook asks to stop.
-  bool progress(const std::string& stage, double fraction, const std::string& detail) {
-    return !hooks_.progress || hooks_.progress(Event{stage, fraction, detail});
-  }
-  [[noreturn]] void stopped(const std::string& stage) {
-    say(stage + ": stopped; rerun the same command to resume");
-    throw Stopped("stopped during " + stage + "; what was done is saved in " + out_ + "; rerun the same command to resume");
-  }
-  std::string path(const std::string& rel) const { return out_ + "/" + rel; }
-
-  void data_stage();
-  void index_stage();
-  void tokenizer_stage();
-  std::string pretrain_stage(const std::string& who, const ModelSpec& spec);
-  std::string teacher_sft_stage(const std::string& start);
-  std::string run_stage(const std::string& name, const std::string& model_dir, const std::string& questions, const std::vector<std::string>& after);
-  // Fine-tunes `init` on `samples` into `dir` as stage train-<id>.
-  json distill_stage(const std::string& id, const std::string& dir, const TrainSpec& spec, const std::string& samples,
-                     distill::Weighting w, const std::string& init, const std::vector<std::string>& after);
-  // The reading stage's samples (once), then `who`'s reading fine-tuning;
-  // returns the model the next stage starts from.
-  std::string reading_stage(const std::string& who, const std::string& pretrained);
-  // Gold traces replayed through the retriever, cut into samples.
-  json gold_samples(const std::string& gold, const std::string& questions, const std::string& dir, const std::string& what);
-  // The first `limit` questions of a split (all when 0), as a file of their own.
-  std::string questions_stage(const std::string& split, const std::string& file, std::size_t limit);
-
-  reason::StrategyOptions strategy() const {
-    reason::StrategyOptions o;
-    o.strategy = reason::Strategy::ircot;
-    o.k = c_.k;
-    o.max_steps = c_.max_steps;
-    o.max_passages = c_.max_passages;
-    return o;
-  }
-
-  ExperimentConfig c_;
-  std::string out_;
-  Hooks hooks_;
-  StageBook book_;
-  std::ofstream log_;
-  // Where the data is (the world's files, or the config's).
-  std::string corpus_, train_, distill_, dev_, test_, gold_, reading_questions_, reading_gold_;
-  std::string drills_;  // the world's copy drills, or ""
-  std::string teacher_start_stage_;  // the stage of the model the teacher's SFT starts from
-  std::string tokenizer_;
-  json teacher_training_;  // the teacher's SFT stage result, when it had one
-};
 
 void Experiment::data_stage() {
   if (!c_.corpus.empty()) {
@@ -169,9 +104,6 @@ void Experiment::index_stage() {
   });
 }
 
-// The texts a tokenizer and a pretraining run see: the corpus, the
-// questions of the train split (never the evaluation splits' questions) and
-// the copy drills, laid out as the reasoning prompt and its answer.
 void for_each_text(const std::string& corpus, const std::string& train, const std::string& drills,
                    const std::function<void(const std::string&)>& f) {
   {
@@ -222,136 +154,10 @@ void Experiment::tokenizer_stage() {
   });
 }
 
-std::string Experiment::pretrain_stage(const std::string& who, const ModelSpec& spec) {
-  const std::string stage = "pretrain-" + who, dir = who + "/pretrained";
-  if (!spec.init.empty()) {  // given: the stage records which model it is
-    book_.run(stage, json{{"given", given_model(spec.init)}}, {}, {}, [] { return json::object(); });
-    return spec.init;
-  }
-  json r = book_.run(stage, json{{"model", model_inputs(spec)}, {"seq_len", c_.seq_len}, {"batch", c_.pretrain_batch},
-                                 {"lr", c_.pretrain_lr}, {"seed", c_.seed}},
-                     {"data", "tokenizer"}, {dir}, [&] {
-    auto tok = text::load_tokenizer(tokenizer_);
-    const std::vector<int> packed =
-        train::pack_texts(*tok, [&](const auto& f) { for_each_text(corpus_, train_, drills_, f); });
-    train::PretrainOptions po;
-    model::ModelConfig& mc = po.model;
-    mc.hidden_size = spec.dim;
-    mc.num_hidden_layers = spec.layers;
-    mc.num_attention_heads = spec.heads;
-    mc.num_key_value_heads = spec.kv_heads;
-    mc.intermediate_size = spec.ffn;  // 0: ~8/3 of dim
-    mc.max_position_embeddings = 2048;
-    po.seq_len = c_.seq_len;
-    train::TrainConfig& tc = po.train;
-    tc.steps = spec.pretrain_steps;
-    tc.batch_size = c_.pretrain_batch;
-    tc.lr = c_.pretrain_lr;
-    tc.warmup_steps = std::min<std::int64_t>(50, spec.pretrain_steps / 10);
-    tc.save_every = 200;
-    tc.seed = c_.seed;
-    po.run_key = book_.key(stage) + ":" + stage;
-    const train::PretrainReport done = train::pretrain(
-        packed, text::find_tokenizer_file(tokenizer_), path(dir), po,
-        [&](const train::PretrainReport& plan) {
-          say(stage + ": " + std::to_string(plan.config.parameter_count()) + " parameters, " + std::to_string(plan.tokens) +
-              " tokens, " + std::to_string(plan.steps) + " steps");
-        },
-        [&](const train::TrainProgress& p) {
-          char d[96];
-          std::snprintf(d, sizeof d, "loss %.3f  %.0f tok/s", p.loss, p.tokens_per_second);
-          return progress(stage, static_cast<double>(p.step) / static_cast<double>(p.steps), d);
-        });
-    if (done.result.steps < done.steps) stopped(stage);
-    return json{{"parameters", done.config.parameter_count()}, {"seconds", done.result.seconds}};
-  });
-  if (book_.skipped(stage)) say(stage + ": done before (" + std::to_string(r.value("parameters", 0)) + " parameters)");
-  return path(dir);
-}
 
-// The teacher learns the reasoning-as-query layout from the gold chains of
-// the train split, replayed through the retriever so that its prompts hold
-// what retrieval finds (distractors included), as at inference.
-json Experiment::gold_samples(const std::string& gold, const std::string& questions, const std::string& dir, const std::string& what) {
-  fs::create_directories(path(dir));
-  std::set<std::string> ids;
-  for (const auto& q : data::read_questions(questions)) ids.insert(q.id);
-  auto retriever = retrieve::open_retriever(path("index"));
-  const std::string replayed = path(dir + "/replayed.jsonl");
-  {
-    data::JsonlWriter w(replayed + ".partial", data::JsonlWriter::Mode::truncate);
-    data::RecordReader<data::Trace> r(gold, data::parse_trace);
-    data::Trace t;
-    while (r.next(t)) {
-      if (ids.count(t.id)) w.write(data::to_json(reason::replay(t, *retriever, c_.k)));
-    }
-  }
-  fs::rename(replayed + ".partial", replayed);
-  distill::StepwiseOptions so;
-  so.keep = "all";
-  so.max_passages = c_.max_passages;
-  auto st = distill::build_stepwise(replayed, questions, corpus_, path(dir + "/samples.jsonl"), so);
-  std::size_t samples = 0;
-  for (const auto& [stage, n] : st.samples) samples += n;
-  say(what + ": " + std::to_string(st.kept) + " gold traces -> " + std::to_string(samples) + " samples");
-  return json{{"chains", st.kept}, {"samples", samples}};
-}
 
-std::string Experiment::reading_stage(const std::string& who, const std::string& pretrained) {
-  if (c_.reading.epochs <= 0) return pretrained;
-  book_.run("reading-gold", json{{"k", c_.k}, {"max_passages", c_.max_passages}}, {"data", "index"}, {"reading"},
-            [&] { return gold_samples(reading_gold_, reading_questions_, "reading", "reading-gold"); });
-  distill_stage("read-" + who, who + "/reader", c_.reading, path("reading/samples.jsonl"), distill::Weighting::none, pretrained,
-                {"reading-gold", "pretrain-" + who});
-  return path(who + "/reader");
-}
 
-// The teacher learns the reasoning-as-query layout from the gold chains of
-// the train split, replayed through the retriever so that its prompts hold
-// what retrieval finds (distractors included), as at inference.
-std::string Experiment::teacher_sft_stage(const std::string& start) {
-  if (c_.teacher_sft.epochs <= 0) return start;
-  book_.run("teacher-gold", json{{"k", c_.k}, {"max_passages", c_.max_passages}}, {"data", "index"}, {"teacher/gold"},
-            [&] { return gold_samples(gold_, train_, "teacher/gold", "teacher-gold"); });
-  teacher_training_ = distill_stage("teacher", "teacher/model", c_.teacher_sft, path("teacher/gold/samples.jsonl"), distill::Weighting::none,
-                                    start, {"teacher-gold", teacher_start_stage_});
-  return path("teacher/model");
-}
 
-json Experiment::distill_stage(const std::string& id, const std::string& dir, const TrainSpec& spec, const std::string& samples,
-                               distill::Weighting w, const std::string& init, const std::vector<std::string>& after) {
-  const std::string stage = "train-" + id;
-  json key{{"train", train_inputs(spec)}, {"weighting", static_cast<int>(w)}, {"weight_lr", c_.weight_lr}, {"seed", c_.seed}};
-  if (w == distill::Weighting::floor) key["sigma_floor"] = c_.sigma_floor;  // only here: other stages keep their keys
-  json r = book_.run(stage, key, after, {dir}, [&] {
-    distill::TrainOptions o;
-    o.weighting = w;
-    o.weight_lr = c_.weight_lr;
-    o.sigma_floor = c_.sigma_floor;
-    o.epochs = spec.epochs;
-    o.train.batch_size = spec.batch;
-    o.train.lr = spec.lr;
-    o.train.warmup_steps = spec.warmup;
-    o.train.weight_decay = 0;
-    o.train.seed = c_.seed;
-    o.train.save_every = 200;
-    o.eval_every = 50;
-    const auto rep = distill::train(samples, init, path(dir), o, [&](const distill::DistillProgress& d) {
-      char buf[160];
-      int n = std::snprintf(buf, sizeof buf, "loss %.3f", d.train.loss);
-      for (std::size_t j = 0; j < 3 && w != distill::Weighting::none; ++j) {
-        if (!std::isnan(d.stage_loss[j])) n += std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), "  %s %.2f(w%.2f)", distill::stages()[j].c_str(), d.stage_loss[j], d.stage_weight[j]);
-      }
-      return progress(stage, static_cast<double>(d.train.step) / static_cast<double>(d.train.steps), buf);
-    });
-    if (rep.steps < rep.total_steps) stopped(stage);
-    say(stage + ": " + std::to_string(rep.samples) + " samples (" + std::to_string(rep.dropped) + " over the context dropped), " +
-        std::to_string(rep.steps) + " steps in " + std::to_string(static_cast<int>(rep.seconds)) + " s");
-    return json{{"samples", rep.samples}, {"dropped", rep.dropped}, {"steps", rep.steps}, {"seconds", rep.seconds}};
-  });
-  if (book_.skipped(stage)) say(stage + ": done before");
-  return r;
-}
 
 std::string Experiment::questions_stage(const std::string& split, const std::string& file, std::size_t limit) {
   const std::string stage = "questions-" + split, out = "questions/" + split + ".jsonl";
@@ -360,10 +166,10 @@ std::string Experiment::questions_stage(const std::string& split, const std::str
     auto qs = data::read_questions(file);
     if (limit > 0 && qs.size() > limit) qs.resize(limit);
     {
-      data::JsonlWriter w(path(out) + ".partial", data::JsonlWriter::Mode::truncate);
+      io::JsonlWriter w(path(out), io::JsonlWriter::Mode::staged);
       for (const auto& q : qs) w.write(data::to_json(q));
+      w.commit();
     }
-    fs::rename(path(out) + ".partial", path(out));
     return json{{"questions", qs.size()}};
   });
   return path(out);
@@ -398,10 +204,7 @@ std::string Experiment::run_stage(const std::string& name, const std::string& mo
 ExperimentResult Experiment::run() {
   const auto t0 = std::chrono::steady_clock::now();
   fs::create_directories(path("report"));
-  {
-    std::ofstream cfg(path("report/config.json"));
-    cfg << to_json(c_).dump(2) << "\n";
-  }
+  io::write_json_atomic(path("report/config.json"), to_json(c_));
   say("experiment '" + c_.name + "' (seed " + std::to_string(c_.seed) + ") in " + out_);
   data_stage();
   index_stage();
@@ -487,10 +290,10 @@ ExperimentResult Experiment::run() {
   return result;
 }
 
-}  // namespace
+}  // namespace detail
 
 ExperimentResult run_experiment(const ExperimentConfig& config, const std::string& out_dir, const Hooks& hooks) {
-  Experiment e(config, out_dir, hooks);
+  detail::Experiment e(config, out_dir, hooks);
   return e.run();
 }
 

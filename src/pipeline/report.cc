@@ -8,7 +8,8 @@
 
 #include "steper/distill.h"
 #include "steper/error.h"
-#include "steper/model.h"
+#include "steper/io.h"
+#include "steper/model_config.h"
 #include "svg_chart.h"
 
 namespace steper::pipeline {
@@ -101,7 +102,7 @@ std::vector<std::pair<double, double>> smooth(std::vector<std::pair<double, doub
 // weightings whatever their scale.
 json weight_shares(const std::string& metrics_path) {
   std::vector<std::vector<std::pair<double, double>>> series;
-  for (const auto& stage : distill::stages()) series.push_back(metric_series(metrics_path, "weight_" + stage));
+  for (const auto& stage : distill::stage_names()) series.push_back(metric_series(metrics_path, "weight_" + stage));
   json out = json::array();
   if (series[0].empty()) return out;
   const double last = series[0].back().first;
@@ -112,17 +113,13 @@ json weight_shares(const std::string& metrics_path) {
     double sum = 0;
     for (const auto& s : series) sum += i < s.size() ? s[i].second : 0;
     json row{{"step", series[0][i].first}, {"fraction", f}};
-    for (std::size_t j = 0; j < series.size(); ++j) row[distill::stages()[j]] = sum > 0 && i < series[j].size() ? series[j][i].second / sum : 0;
+    for (std::size_t j = 0; j < series.size(); ++j) row[distill::stage_names()[j]] = sum > 0 && i < series[j].size() ? series[j][i].second / sum : 0;
     out.push_back(row);
   }
   return out;
 }
 
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-  if (!out.flush()) throw RuntimeError(path + ": cannot write");
-}
+void write_text(const std::string& path, const std::string& text) { io::write_atomic(path, text); }
 
 }  // namespace
 
@@ -296,7 +293,7 @@ void Report::write(const std::string& dir) const {
   // Per-stage losses and weights of the difficulty-aware student over training.
   const std::string m = out_dir_ + "/students/steper_difficulty/metrics.jsonl";
   std::vector<Series> losses, weights;
-  for (const auto& stage : distill::stages()) {
+  for (const auto& stage : distill::stage_names()) {
     losses.push_back({stage, smooth(metric_series(m, "loss_" + stage), 20)});
     weights.push_back({stage, metric_series(m, "weight_" + stage)});
   }
@@ -305,7 +302,7 @@ void Report::write(const std::string& dir) const {
   const std::string fm = out_dir_ + "/students/steper_floor/metrics.jsonl";
   if (std::filesystem::exists(fm)) {
     std::vector<Series> floor_weights;
-    for (const auto& stage : distill::stages()) floor_weights.push_back({stage, metric_series(fm, "weight_" + stage)});
+    for (const auto& stage : distill::stage_names()) floor_weights.push_back({stage, metric_series(fm, "weight_" + stage)});
     write_text(dir + "/stage_weights_floor.svg",
                line_chart("StepER (sigma^2 floor): stage weights, summing to 1", "step", "weight", floor_weights));
   }

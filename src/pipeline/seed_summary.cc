@@ -8,6 +8,7 @@
 
 #include "report.h"
 #include "steper/error.h"
+#include "steper/io.h"
 #include "steper/pipeline.h"
 
 namespace steper::pipeline {
@@ -18,10 +19,9 @@ using data::json;
 json read_metrics(const std::string& run_dir) {
   std::string path = run_dir + "/report/metrics.json";
   if (!std::filesystem::exists(path) && std::filesystem::exists(run_dir + "/metrics.json")) path = run_dir + "/metrics.json";
-  std::ifstream in(path);
-  if (!in) throw InputError(path + ": no report here (has `steper demo` finished in " + run_dir + "?)");
-  json j = json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.contains("methods") || !j["methods"].is_array()) {
+  if (!io::is_file(path)) throw InputError(path + ": no report here (has `steper demo` finished in " + run_dir + "?)");
+  const json j = io::read_json(path);
+  if (!j.contains("methods") || !j["methods"].is_array()) {
     throw InputError(path + ": not a report's metrics.json (no \"methods\" list)");
   }
   return j;

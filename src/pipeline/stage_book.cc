@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "steper/error.h"
+#include "steper/io.h"
 
 namespace fs = std::filesystem;
 
@@ -35,15 +36,7 @@ json read_state(const std::string& path) {
   }
 }
 
-void write_state(const std::string& path, const json& state) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << state.dump(2) << "\n";
-    if (!out.flush()) throw RuntimeError(tmp + ": cannot write");
-  }
-  fs::rename(tmp, path);
-}
+void write_state(const std::string& path, const json& state) { io::write_json_atomic(path, state); }
 
 }  // namespace
 

@@ -21,7 +21,7 @@ bool starts_with(const std::string& s, const std::string& prefix) { return s.rfi
 // prompt (the first max_passages distinct ones), the steps so far.
 class EpisodeBase : public Episode {
  public:
-  EpisodeBase(const StrategyOptions& o, const data::Question& q) : o_(o), templates_(o.templates) {
+  EpisodeBase(const StrategyOptions& o, const data::Question& q) : o_(o), templates_(o.templates), pool_(o.max_passages) {
     trace_.id = q.id;
     trace_.question = q.question;
     trace_.answers = q.answers;
@@ -40,8 +40,8 @@ class EpisodeBase : public Episode {
     step.query = query_;
     for (auto& h : hits) {
       step.retrieved.push_back(h.id);
-      if (static_cast<int>(passages_.size()) < o_.max_passages && seen_.insert(h.id).second) passages_.push_back(std::move(h));
     }
+    pool_.add(std::move(hits));
     trace_.steps.push_back(std::move(step));
     need_ = Need::generate;
   }
@@ -78,8 +78,7 @@ class EpisodeBase : public Episode {
   const StrategyOptions& o_;
   Templates templates_;  // the options' layouts, with this question's demonstrations
   data::Trace trace_;
-  std::vector<retrieve::Hit> passages_;
-  std::set<std::string> seen_;
+  PassagePool pool_;  // what the prompt shows
   Need need_ = Need::retrieve;
   std::string query_;
 };
@@ -99,7 +98,7 @@ class ChainEpisode : public EpisodeBase {
 
   std::string prompt() const override {
     const std::string chain = render_chain(chain_) + (forcing_ ? " " + o_.marker : "");
-    return o_.format.render(render_reasoning(templates_, trace_.question, passages_), chain);
+    return o_.format.render(render_reasoning(templates_, trace_.question, pool_.passages()), chain);
   }
 
   lm::CompletionOptions generation() const override {
@@ -204,7 +203,7 @@ class SelfAskEpisode : public EpisodeBase {
   std::string fill_prompt() const {
     Templates t = templates_;
     t.reasoning = t.selfask;
-    return render_reasoning(t, trace_.question, passages_) + "\n";
+    return render_reasoning(t, trace_.question, pool_.passages()) + "\n";
   }
 
   std::vector<std::string> lines_;

@@ -57,7 +57,34 @@ void check(const std::string& file, const std::string& layout, const std::vector
   }
 }
 
+// FNV-1a: a fingerprint to tell settings apart, not a security hash.
+std::string fingerprint_of(const std::string& bytes) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : bytes) h = (h ^ c) * 1099511628211ULL;
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
 }  // namespace
+
+std::string Templates::fingerprint() const {
+  const char sep = '\0';
+  return fingerprint_of(passage + sep + reasoning + sep + selfask + sep + demos + sep + std::to_string(max_passage_words));
+}
+
+void PassagePool::add(std::vector<retrieve::Hit> hits) {
+  for (auto& h : hits) {
+    if (wants(h.id)) {
+      seen_.insert(h.id);
+      passages_.push_back(std::move(h));
+    }
+  }
+}
+
+bool PassagePool::wants(const std::string& id) const {
+  return static_cast<int>(passages_.size()) < max_ && !seen_.count(id);
+}
 
 Templates default_templates() {
   return {strip_final_newline(kDefaultPassage), strip_final_newline(kDefaultReasoning),
@@ -85,6 +112,8 @@ Templates load_templates(const std::string& dir) {
     *f.field = strip_final_newline(ss.str());
     check(path, *f.field, f.allowed);
   }
+  t.folder = std::filesystem::absolute(dir).lexically_normal().string();
+  if (t.folder.size() > 1 && t.folder.back() == '/') t.folder.pop_back();
   return t;
 }
 
@@ -132,12 +161,7 @@ std::string PromptFormat::target(const std::string& chain) const {
 
 std::string PromptFormat::describe() const {
   if (!chat) return "plain";
-  // FNV-1a: a fingerprint to tell formats apart, not a security hash.
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : chat->source() + '\0' + system) h = (h ^ c) * 1099511628211ULL;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "chat:%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  return "chat:" + fingerprint_of(chat->source() + '\0' + system);
 }
 
 std::string extract_answer(const std::string& text, const std::string& marker) {

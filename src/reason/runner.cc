@@ -45,8 +45,10 @@ void round(std::vector<std::unique_ptr<Episode>>& active, lm::LanguageModel& mod
   }
 }
 
-// Ids already written to `path`; a torn last line (a crash mid-write) is cut off.
-std::set<std::string> finished_ids(const std::string& path) {
+// Ids already written to `path`; a torn last line (a crash mid-write) is cut
+// off. Traces another run made (other settings) are refused: appending would
+// mix two runs in one file, and stepwise could not tell which prompts to cut.
+std::set<std::string> finished_ids(const std::string& path, const RunSettings& settings) {
   std::set<std::string> ids;
   if (!std::filesystem::exists(path)) return ids;
   std::uintmax_t good = 0;
@@ -67,6 +69,13 @@ std::set<std::string> finished_ids(const std::string& path) {
         }
         throw InputError(path + ":" + std::to_string(number) +
                          " is not a trace; it is not safe to append to this file\n  hint: choose another --out");
+      }
+      if (j.contains("run") && j["run"].is_object()) {
+        const std::string diff = first_difference(settings, parse_run_settings(j["run"]));
+        if (!diff.empty()) {
+          throw InputError(path + ":" + std::to_string(number) + " is a trace of another run (" + diff +
+                           " in the file); appending would mix two runs\n  hint: choose another --out, or run with the file's settings");
+        }
       }
       ids.insert(j["id"].get<std::string>());
       good = offset;
@@ -97,7 +106,9 @@ RunStats run(const StrategyOptions& options, lm::LanguageModel& model, retrieve:
              const std::string& questions_path, const std::string& out_path, const RunOptions& ro) {
   if (ro.in_flight < 1) throw InputError("questions in flight must be at least 1");
   if (options.strategy != Strategy::noretrieval && !retriever) throw InputError("strategy " + strategy_name(options.strategy) + " retrieves: give an index");
-  const std::set<std::string> done_before = finished_ids(out_path);
+  const RunSettings settings = run_settings(options, retriever);
+  const data::json settings_json = to_json(settings);
+  const std::set<std::string> done_before = finished_ids(out_path, settings);
   data::RecordReader<data::Question> reader(questions_path, data::parse_question);
   // Count the questions first (cheap, streamed) for the progress total.
   RunStats stats;
@@ -112,7 +123,7 @@ RunStats run(const StrategyOptions& options, lm::LanguageModel& model, retrieve:
     }
   }
   stats.progress.done = stats.progress.skipped;
-  data::JsonlWriter out(out_path, data::JsonlWriter::Mode::append);
+  io::JsonlWriter out(out_path, io::JsonlWriter::Mode::append);
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::unique_ptr<Episode>> active;
   double em_sum = 0;
@@ -134,17 +145,13 @@ RunStats run(const StrategyOptions& options, lm::LanguageModel& model, retrieve:
         continue;
       }
       data::Trace t = (*it)->trace();
+      t.run = settings_json;
       out.write(data::to_json(t));
       ++stats.progress.done;
       if (t.stop == "answer") ++stats.answered;
       else if (t.stop == "max_steps") ++stats.max_steps;
       else if (stats.errors++ == 0) stats.first_error = t.error;
-      for (const auto& a : t.answers) {
-        if (text::normalize_answer(a) == text::normalize_answer(t.prediction)) {
-          em_sum += 1;
-          break;
-        }
-      }
+      if (text::answers_correctly(t.prediction, t.answers, text::AnswerMatch::exact)) em_sum += 1;
       it = active.erase(it);
     }
     RunProgress& p = stats.progress;

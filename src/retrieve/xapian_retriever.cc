@@ -46,6 +46,26 @@ class Searcher {
     return hits;
   }
 
+  // By the id term every document carries (analyzer.h).
+  std::map<std::string, Hit> fetch(const std::vector<std::string>& ids) {
+    std::map<std::string, Hit> out;
+    try {
+      for (const auto& id : ids) {
+        auto p = db_.postlist_begin(id_term(id));
+        if (p == db_.postlist_end(id_term(id))) continue;
+        Hit h;
+        decode_doc_data(db_.get_document(*p).get_data(), h.id, h.title, h.text);
+        out.emplace(id, std::move(h));
+      }
+    } catch (const Xapian::DatabaseModifiedError&) {
+      db_.reopen();
+      return fetch(ids);
+    } catch (const Xapian::Error& e) {
+      throw RuntimeError("reading passages from " + spec_ + " failed: " + e.get_description());
+    }
+    return out;
+  }
+
  private:
   Xapian::Database db_;
   Analyzer analyzer_;
@@ -61,6 +81,8 @@ class XapianRetriever final : public Retriever {
   }
 
   std::vector<Hit> search(const std::string& query, int k) override { return searchers_[0]->search(query, k); }
+  std::map<std::string, Hit> fetch(const std::vector<std::string>& ids) override { return searchers_[0]->fetch(ids); }
+  const std::string& spec() const override { return spec_; }
 
   std::vector<std::vector<Hit>> search_batch(const std::vector<std::string>& queries, int k) override {
     std::vector<std::vector<Hit>> out(queries.size());

@@ -56,4 +56,16 @@ std::string normalize_answer(const std::string& text) {
   return out;
 }
 
+bool answer_matches(const std::string& prediction, const std::string& gold, AnswerMatch match) {
+  const std::string p = normalize_answer(prediction), g = normalize_answer(gold);
+  return match == AnswerMatch::exact ? p == g : p.find(g) != std::string::npos;
+}
+
+bool answers_correctly(const std::string& prediction, const std::vector<std::string>& golds, AnswerMatch match) {
+  for (const auto& g : golds) {
+    if (answer_matches(prediction, g, match)) return true;
+  }
+  return false;
+}
+
 }  // namespace steper::text

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bpe_pretokenizer.h"
+#include "steper/io.h"
 #include "steper/text.h"
 #include "unicode.h"
 
@@ -365,14 +366,7 @@ class BpeTokenizer final : public Tokenizer {
 }  // namespace
 
 std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& tokenizer_json) {
-  std::ifstream in(tokenizer_json);
-  if (!in) throw InputError(tokenizer_json + ": cannot open");
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::exception& e) {
-    throw InputError(tokenizer_json + ": not valid JSON: " + e.what());
-  }
+  const json j = io::read_json(tokenizer_json);
   try {
     auto t = std::make_unique<BpeTokenizer>(j, tokenizer_json);
     t->check(tokenizer_json);

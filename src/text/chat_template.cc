@@ -11,6 +11,7 @@
 
 #include "jinja.h"
 #include "jinja_builtins.h"
+#include "steper/io.h"
 #include "steper/text.h"
 
 namespace steper::text {
@@ -18,26 +19,8 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-bool is_file(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path + ": cannot open");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-json read_json(const std::string& path) {
-  try {
-    return json::parse(read_file(path));
-  } catch (const json::exception& e) {
-    throw InputError(path + ": not valid JSON: " + e.what());
-  }
-}
+using io::is_file;
+using io::read_file;
 
 // A special token as tokenizer_config.json writes it: a string, or an
 // AddedToken object {"content": ...}.
@@ -135,7 +118,7 @@ bool has_chat_template(const std::string& dir) {
   const std::string config = dir + "/tokenizer_config.json";
   if (!is_file(config)) return false;
   try {
-    json c = read_json(config);
+    json c = io::read_ordered_json(config);
     return c.contains("chat_template") && !c["chat_template"].is_null();
   } catch (const InputError&) {
     return false;
@@ -149,7 +132,7 @@ ChatTemplate load_chat_template(const std::string& path, const std::string& over
   const std::string dir = is_dir ? path : std::filesystem::path(path).parent_path().string();
   const bool path_is_config = !is_dir && std::filesystem::path(path).extension() == ".json";
   const std::string config_path = path_is_config ? path : (dir.empty() ? "." : dir) + "/tokenizer_config.json";
-  json config = is_file(config_path) ? read_json(config_path) : json::object();
+  json config = is_file(config_path) ? io::read_ordered_json(config_path) : json::object();
   if (!config.is_object()) throw InputError(config_path + ": not a JSON object");
   json tokens = special_tokens_of(config);
   if (!override_file.empty()) return ChatTemplate(read_file(override_file), tokens, override_file);

@@ -1,14 +1,9 @@
-#include <sys/stat.h>
-
+#include "steper/io.h"
 #include "steper/text.h"
 
 namespace steper::text {
 namespace {
 
-bool is_file(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -21,9 +16,9 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
 }
 
 std::string find_tokenizer_file(const std::string& path) {
-  if (is_file(path)) return path;
+  if (io::is_file(path)) return path;
   for (const char* name : {"/tokenizer.json", "/tokenizer.model"}) {
-    if (is_file(path + name)) return path + name;
+    if (io::is_file(path + name)) return path + name;
   }
   throw InputError("no tokenizer at '" + path + "': expected tokenizer.json or tokenizer.model there" +
                    "\n  hint: `steper tokenizer train --corpus TEXTS.jsonl --out DIR` makes one");

@@ -4,10 +4,12 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
+#include "steper/io.h"
 #include "steper/train.h"
 
 namespace steper::train {
@@ -106,19 +108,17 @@ PretrainReport pretrain(const std::vector<int>& packed_stream, const std::string
                               ":" + std::to_string(tc.grad_accum) + ":" + std::to_string(tc.lr) + ":" + std::to_string(tc.seed) +
                               (world > 1 ? ":world" + std::to_string(world) : "");
   std::filesystem::create_directories(out_dir);
-  std::ofstream log;
-  if (rank == 0) log.open(out_dir + "/train_log.jsonl", std::ios::app);
+  std::optional<io::JsonlWriter> log;
+  if (rank == 0) log.emplace(out_dir + "/train_log.jsonl", io::JsonlWriter::Mode::append);
   report.result = train_loop(
       net, tc, out_dir, tokenizer_file, run_key,
       // Rank r takes micro-batch r of each group of `world`: together the
       // ranks cover what one process with a world-times-larger batch would.
       [&](std::int64_t step, int k) { return language_model_step(net, data, (step * tc.grad_accum + k) * world + rank, tc.batch_size, tc.seed); },
       [&](const TrainProgress& p) {
-        if (log.is_open()) {
-          log << nlohmann::json{{"step", p.step}, {"loss", p.loss}, {"lr", p.lr}, {"grad_norm", p.grad_norm},
-                                {"tokens_per_second", p.tokens_per_second}}.dump()
-              << "\n" << std::flush;
-          if (!log) throw RuntimeError(out_dir + "/train_log.jsonl: cannot write");
+        if (log) {
+          log->write(nlohmann::json{{"step", p.step}, {"loss", p.loss}, {"lr", p.lr}, {"grad_norm", p.grad_norm},
+                                    {"tokens_per_second", p.tokens_per_second}});
         }
         return on_progress ? on_progress(p) : true;
       },

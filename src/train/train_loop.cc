@@ -14,6 +14,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
+#include "steper/io.h"
 #include "steper/train.h"
 
 namespace steper::train {
@@ -83,16 +84,8 @@ void move_staged(const std::string& dir, const std::string& staging, SaveSteps* 
   fs::remove_all(staging);
 }
 
-void write_state(const std::string& dir, const json& state) {
-  const std::string path = dir + "/" + kStateFile;
-  {
-    std::ofstream out(path + ".partial");
-    out << state.dump(2) << "\n";
-    out.close();
-    if (!out) throw RuntimeError(path + ": cannot write");
-  }
-  fs::rename(path + ".partial", path);  // the commit point
-}
+// Renaming the state file into place is the commit point.
+void write_state(const std::string& dir, const json& state) { io::write_json_atomic(dir + "/" + kStateFile, state); }
 
 void save_checkpoint(CausalLM& model, torch::optim::AdamW& opt, const std::string& dir, const std::string& tokenizer_file,
                      const std::string& run_key, std::int64_t step, double seconds, bool last, const ExtraParams* extra) {
@@ -172,8 +165,8 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& c, const std::string&
   const std::string state_path = out_dir + "/" + kStateFile;
   if (!std::filesystem::exists(state_path)) settle_checkpoints(out_dir, json::object());
   if (std::filesystem::exists(state_path)) {
-    json state = json::parse(std::ifstream(state_path), nullptr, false);
-    if (state.is_discarded() || !state.contains("step")) throw InputError(state_path + ": unreadable trainer state");
+    const json state = io::read_json(state_path);
+    if (!state.contains("step")) throw InputError(state_path + ": unreadable trainer state (no \"step\")");
     if (state.value("run_key", "") != run_key) {
       throw InputError(out_dir + " holds a checkpoint of a different run (other data or settings)" +
                        std::string("\n  hint: choose another --out, or --overwrite to start over"));

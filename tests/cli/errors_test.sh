@@ -30,7 +30,7 @@ expect 2 "notes.txt:1 is not a trace" -- "$steper" run --strategy noretrieval --
 expect 2 "unknown strategy 'cot'" -- "$steper" run --strategy cot --model "$work/none" --questions "$work/q.jsonl" --out "$work/t.jsonl"
 expect 2 "--index is required" -- "$steper" run --model http://127.0.0.1:1/v1 --questions "$work/q.jsonl" --out "$work/t.jsonl"
 expect 2 "unknown mode 'kd'" -- "$steper" stepwise --traces x --questions y --corpus z --mode kd --out o
-expect 2 "unknown weighting 'equal'" -- "$steper" train --data x --init y --out o --weighting equal
+expect 2 "--weighting: equal not in {difficulty,uniform,none,floor}" -- "$steper" train --data x --init y --out o --weighting equal
 
 for cmd in convert index search recall run serve stepwise train; do
   # Capture first: grep -q exits at its first match, and under pipefail the

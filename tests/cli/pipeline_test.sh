@@ -131,6 +131,10 @@ grep -q "unknown LoRA target 'qkv'" "$work/lora.err" || fail "LoRA target messag
 "$steper" stepwise --traces "$work/w1/gold_traces.jsonl" --questions "$work/w1/train.jsonl" --corpus "$work/hp/corpus.jsonl" \
   --out "$work/bad_samples.jsonl" > /dev/null 2> "$work/sw.err" && fail "a corpus without the traced ids should fail"
 grep -q "which the corpus does not have" "$work/sw.err" || fail "stepwise corpus message: $(cat "$work/sw.err")"
+# Gold traces record no run: their passages need --corpus, and the error says so.
+"$steper" stepwise --traces "$work/w1/gold_traces.jsonl" --questions "$work/w1/train.jsonl" \
+  --out "$work/bad_samples.jsonl" > /dev/null 2> "$work/sw.err" && fail "gold traces without --corpus should fail"
+grep -q "hint: give --corpus" "$work/sw.err" || fail "stepwise no-index message: $(cat "$work/sw.err")"
 # Data parallel as torchrun launches it (its agent hosts the store; Debian's
 # torchrun on Python 3.11 needs non-zero --redirects/--tee to start at all).
 if command -v torchrun > /dev/null; then

@@ -48,8 +48,15 @@ PY
   > /dev/null 2> "$work/chat.err" && fail "--chat with a remote model and no template should fail"
 grep -q "needs its chat template" "$work/chat.err" || fail "remote --chat message: $(cat "$work/chat.err")"
 
-"$steper" stepwise --traces "$work/teacher.jsonl" --questions "$work/hp/questions.jsonl" --corpus "$work/hp/corpus.jsonl" --keep all --protocol ircot \
+# The traces say how they were made (ircot protocol, index, templates): no
+# --corpus, no --protocol. Stating a setting other than the run's is refused.
+"$steper" stepwise --traces "$work/teacher.jsonl" --questions "$work/hp/questions.jsonl" --keep all \
   --chat-template "$work/lm" --out "$work/samples.jsonl" > "$work/sw.out" 2>&1 || fail "stepwise: $(cat "$work/sw.out")"
+rc=0
+"$steper" stepwise --traces "$work/teacher.jsonl" --questions "$work/hp/questions.jsonl" --keep all --protocol steper \
+  --out "$work/other.jsonl" > /dev/null 2> "$work/sw.err" || rc=$?
+[ $rc -eq 2 ] || fail "a protocol other than the run's should fail with 2, got $rc"
+grep -q "was given, but the run that made these traces used" "$work/sw.err" || fail "stepwise mismatch message: $(cat "$work/sw.err")"
 /usr/bin/env python3 - "$work/samples.jsonl" <<'PY' || fail "chat samples"
 import json, sys
 samples = [json.loads(l) for l in open(sys.argv[1])]

@@ -23,7 +23,7 @@ TEST(Records, QuestionRoundTripsThroughJson) {
 }
 
 TEST(Records, TraceRoundTripsAndValidatesStop) {
-  Trace t{"q1", "Who?", {"Ann"}, "ircot", {{"Who?", {"p-1", "p-2"}, "Ann wrote it."}}, "Ann", "answer", {}};
+  Trace t{"q1", "Who?", {"Ann"}, "ircot", {{"Who?", {"p-1", "p-2"}, "Ann wrote it."}}, "Ann", "answer", {}, json()};
   Trace back = parse_trace(to_json(t));
   ASSERT_EQ(back.steps.size(), 1u);
   EXPECT_EQ(back.steps[0].retrieved, t.steps[0].retrieved);
@@ -33,11 +33,19 @@ TEST(Records, TraceRoundTripsAndValidatesStop) {
   bad["stop"] = "finished";
   EXPECT_THROW(parse_trace(bad), FieldError);
   // An error trace says why, and the reason survives the round trip.
-  Trace failed{"q2", "Who?", {"Ann"}, "ircot", {}, "", "error", "the prompt is 2096 tokens; the model's context is 2048"};
+  Trace failed{"q2", "Who?", {"Ann"}, "ircot", {}, "", "error", "the prompt is 2096 tokens; the model's context is 2048", json()};
   EXPECT_EQ(parse_trace(to_json(failed)).error, failed.error);
   json wrong = to_json(failed);
   wrong["error"] = 3;
   EXPECT_THROW(parse_trace(wrong), FieldError);
+  // What produced a trace travels with it, untouched.
+  Trace recorded = t;
+  recorded.run = json{{"strategy", "ircot"}, {"k", 4}};
+  EXPECT_EQ(parse_trace(to_json(recorded)).run, recorded.run);
+  EXPECT_TRUE(parse_trace(to_json(t)).run.is_null());
+  json not_object = to_json(recorded);
+  not_object["run"] = "ircot";
+  EXPECT_THROW(parse_trace(not_object), FieldError);
 }
 
 TEST(Records, FieldErrorsNameTheField) {
@@ -81,22 +89,6 @@ TEST(RecordReader, ReportsFileLineAndFieldOrSkipsAndCounts) {
   EXPECT_EQ(ids, (std::vector<std::string>{"a", "c"}));
   EXPECT_EQ(r.skipped(), 2u);
   EXPECT_NE(r.first_error().find(":2:"), std::string::npos);
-}
-
-TEST(JsonlWriter, AppendsLineByLine) {
-  TempDir dir;
-  {
-    JsonlWriter w(dir / "o.jsonl", JsonlWriter::Mode::truncate);
-    w.write(json{{"a", 1}});
-  }
-  {
-    JsonlWriter w(dir / "o.jsonl", JsonlWriter::Mode::append);
-    w.write(json{{"a", 2}});
-    // Invalid UTF-8 from outside data is replaced, not fatal.
-    w.write(json{{"s", std::string("bad \xFF byte")}});
-  }
-  EXPECT_EQ(testing::read_file(dir / "o.jsonl"), "{\"a\":1}\n{\"a\":2}\n{\"s\":\"bad \xEF\xBF\xBD byte\"}\n");
-  EXPECT_THROW(JsonlWriter(dir / "no/such/dir/x.jsonl", JsonlWriter::Mode::truncate), RuntimeError);
 }
 
 }  // namespace

@@ -4,7 +4,10 @@
 // `steper stepwise` cuts from that run's traces through the same template.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "steper/distill.h"
+#include "steper/io.h"
 #include "tiny_world.h"
 
 namespace steper::distill {
@@ -91,6 +94,98 @@ TEST(ChatPrompts, EachSamplePromptIsThePromptTheRunSentAtThatStep) {
     }
   }
   EXPECT_GT(compared, 6);
+}
+
+}  // namespace
+}  // namespace steper::distill
+
+namespace steper::distill {
+namespace {
+
+// A real run writes its settings into every trace; stepwise, told nothing
+// but the traces and the questions, cuts the prompts that run sent, byte for
+// byte, with passage texts read from the index the run recorded. The
+// settings here are all off their defaults, so a sample cut with a default
+// would differ.
+TEST(RunRecord, StepwiseCutsThePromptsTheRunSentFromItsRecordAlone) {
+  const auto& w = testing::shared_tiny_world();
+  testing::TempDir dir;
+  const std::string prompts = dir / "prompts";
+  std::filesystem::create_directories(prompts);
+  testing::write_file(prompts + "/passage.txt", "[{title}] {text}\n");
+  testing::write_file(prompts + "/reasoning.txt", "{passages}Q: {question}\nA:");
+  auto model_owner = lm::open_local(w.model);
+  auto retriever = retrieve::open_retriever(w.index);
+  reason::StrategyOptions so;
+  so.max_steps = 3;
+  so.step_tokens = 24;
+  so.max_passages = 3;
+  so.templates = reason::load_templates(prompts);
+  so.templates.max_passage_words = 12;
+  so.marker = "So the answer is:";
+  auto questions = data::read_questions(w.dev);
+  questions.resize(std::min<std::size_t>(questions.size(), 5));
+  {
+    io::JsonlWriter q(dir / "q.jsonl", io::JsonlWriter::Mode::truncate);
+    for (const auto& x : questions) q.write(data::to_json(x));
+  }
+  Recording model(*model_owner);
+  reason::RunOptions ro;
+  ro.in_flight = 1;  // one question at a time: sent[] is in trace order
+  reason::run(so, model, retriever.get(), dir / "q.jsonl", dir / "t.jsonl", ro);
+
+  StepwiseOptions o;
+  o.keep = "all";
+  o.last_step_only = true;  // each sample's prompt is then exactly what its step was sent
+  auto st = build_stepwise(dir / "t.jsonl", dir / "q.jsonl", "", dir / "s.jsonl", o);
+  ASSERT_GT(st.kept, 0u);
+  // The prompts sent for each question, in order: step 1, 2, ... (and, after
+  // the step limit, the request for an answer).
+  std::map<std::string, std::vector<std::string>> sent;
+  data::RecordReader<data::Trace> traces(dir / "t.jsonl", data::parse_trace);
+  data::Trace t;
+  while (traces.next(t)) {
+    ASSERT_TRUE(t.run.is_object());
+    EXPECT_EQ(t.run["max_passages"], 3);
+    EXPECT_EQ(t.run["index"], w.index);
+    for (const auto& p : model.sent) {
+      if (p.find("Q: " + t.question + "\nA:") != std::string::npos) sent[t.id].push_back(p);
+    }
+  }
+  int compared = 0;
+  data::RecordReader<Sample> samples(dir / "s.jsonl", parse_sample);
+  Sample s;
+  while (samples.next(s)) {
+    EXPECT_EQ(s.prompt, sent.at(s.id).at(static_cast<std::size_t>(s.step - 1))) << s.id << " step " << s.step;
+    ++compared;
+  }
+  EXPECT_GT(compared, 5);
+
+  // A stated setting that differs from the run's is refused, naming it.
+  StepwiseOptions wrong = o;
+  wrong.max_passages = 15;
+  wrong.stated_max_passages = true;
+  try {
+    build_stepwise(dir / "t.jsonl", dir / "q.jsonl", "", dir / "s2.jsonl", wrong);
+    FAIL() << "a --max-passages other than the run's was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--max-passages 15 was given, but the run that made these traces used 3"), std::string::npos)
+        << e.what();
+  }
+  // Templates edited since the run are refused too.
+  testing::write_file(prompts + "/reasoning.txt", "{passages}Question: {question}\nAnswer:");
+  EXPECT_THROW(build_stepwise(dir / "t.jsonl", dir / "q.jsonl", "", dir / "s3.jsonl", o), InputError);
+  EXPECT_FALSE(std::filesystem::exists(dir / "s3.jsonl"));
+
+  // Appending to these traces with other settings would mix two runs.
+  reason::StrategyOptions other = so;
+  other.max_passages = 4;
+  try {
+    reason::run(other, *model_owner, retriever.get(), dir / "q.jsonl", dir / "t.jsonl", ro);
+    FAIL() << "a run with other settings appended to another run's traces";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("max_passages 4 against 3"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "steper/distill.h"
 #include "metrics_column.h"
+#include "steper/distill.h"
 #include "tiny_world.h"
 
 namespace steper::distill {
@@ -29,9 +29,9 @@ TEST(Stepwise, CutsInitExpandAggregateWithAccumulatedPassages) {
   StepwiseOptions o;
   auto s = cut_trace(trace(), corpus(), {"Paris"}, o);
   ASSERT_EQ(s.size(), 3u);
-  EXPECT_EQ(s[0].stage, "init");
-  EXPECT_EQ(s[1].stage, "expand");
-  EXPECT_EQ(s[2].stage, "aggregate");
+  EXPECT_EQ(s[0].stage, Stage::init);
+  EXPECT_EQ(s[1].stage, Stage::expand);
+  EXPECT_EQ(s[2].stage, Stage::aggregate);
   EXPECT_EQ(s[0].target, " One.");
   EXPECT_EQ(s[1].target, " One. Two.");
   EXPECT_EQ(s[2].target, " One. Two. Three. So the answer is: Paris.");
@@ -89,7 +89,7 @@ TEST(StageWeights, HarderStageLosesWeightThenRecovers) {
       std::vector<torch::Tensor> l;
       for (double x : losses) l.push_back(torch::tensor(x));
       opt.zero_grad();
-      w.combine(l).backward();
+      w.combine(l, torch::Tensor()).backward();
       opt.step();
     }
   };
@@ -103,7 +103,38 @@ TEST(StageWeights, HarderStageLosesWeightThenRecovers) {
   EXPECT_NEAR(recovered[2], recovered[0], 0.15);
 
   StageWeights u(Weighting::uniform);
-  EXPECT_NEAR(u.combine({torch::tensor(1.0), torch::Tensor(), torch::tensor(3.0)}).item<double>(), 2.0, 1e-9);
+  EXPECT_NEAR(u.combine({torch::tensor(1.0), torch::Tensor(), torch::tensor(3.0)}, torch::tensor(9.0)).item<double>(), 2.0, 1e-9);
+  // none: the loss over all target tokens, whatever the stages say.
+  StageWeights none(Weighting::none);
+  EXPECT_NEAR(none.combine({torch::tensor(1.0), torch::Tensor(), torch::tensor(3.0)}, torch::tensor(9.0)).item<double>(), 9.0, 1e-9);
+}
+
+// Stage names were strings, and the trainer read any it did not know as
+// aggregate: a typo trained the wrong stage weight.
+TEST(Stage, NamesRoundTripAndUnknownNamesAreRefused) {
+  for (const auto& name : stage_names()) EXPECT_EQ(stage_name(parse_stage(name)), name);
+  EXPECT_EQ(parse_stage("expand"), Stage::expand);
+  try {
+    parse_stage("aggregated");
+    FAIL() << "an unknown stage was accepted";
+  } catch (const FieldError& e) {
+    EXPECT_EQ(e.field(), "stage");
+    EXPECT_NE(std::string(e.what()).find("aggregated"), std::string::npos);
+  }
+  data::json j{{"id", "q1"}, {"stage", "Init"}, {"step", 1}, {"prompt", "p"}, {"target", "t"}};
+  EXPECT_THROW(parse_sample(j), FieldError);
+  j["stage"] = "init";
+  EXPECT_EQ(parse_sample(j).stage, Stage::init);
+  EXPECT_EQ(to_json(parse_sample(j))["stage"], "init");
+}
+
+// Resume keys and experiment keys hold the weighting's name: reordering the
+// enum must not change them.
+TEST(Weighting, NamesRoundTripAndUnknownNamesAreRefused) {
+  for (const auto& name : weighting_names()) EXPECT_EQ(weighting_name(parse_weighting(name)), name);
+  EXPECT_EQ(weighting_name(Weighting::floor), "floor");
+  EXPECT_EQ(weighting_name(Weighting::difficulty), "difficulty");
+  EXPECT_THROW(parse_weighting("difficult"), InputError);
 }
 
 // The paper's weights follow 1/(2 L): as the easy stage's loss nears 0 its
@@ -116,7 +147,7 @@ TEST(StageWeights, FloorShiftsTheFocusToTheHarderStages) {
       std::vector<torch::Tensor> l;
       for (double x : losses) l.push_back(torch::tensor(x, torch::requires_grad()));
       opt.zero_grad();
-      w.combine(l).backward();
+      w.combine(l, torch::Tensor()).backward();
       opt.step();
     }
     auto v = w.weights();
@@ -138,7 +169,7 @@ TEST(StageWeights, FloorShiftsTheFocusToTheHarderStages) {
   // The floor's weights are constants to the model: d total / d L_j = w_j
   // (plus sigma's own term, which takes the loss detached).
   std::vector<torch::Tensor> l{torch::tensor(0.5, torch::requires_grad()), torch::Tensor(), torch::tensor(2.0, torch::requires_grad())};
-  floored.combine(l).backward();
+  floored.combine(l, torch::Tensor()).backward();
   const auto w = floored.weights();
   EXPECT_NEAR(l[0].grad().item<double>() + l[2].grad().item<double>(), 1.0, 1e-6);  // normalised over the stages present
   EXPECT_NEAR(l[0].grad().item<double>() / l[2].grad().item<double>(), w[0] / w[2], 1e-6);

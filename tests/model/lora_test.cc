@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "small_model.h"
 #include "steper/error.h"
 #include "steper/model.h"
 #include "test_util.h"
@@ -9,17 +10,6 @@
 namespace steper::model {
 namespace {
 
-ModelConfig small() {
-  ModelConfig c;
-  c.vocab_size = 50;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.max_position_embeddings = 64;
-  return c;
-}
 
 LoraConfig all_targets(int rank) {
   LoraConfig l;
@@ -31,7 +21,7 @@ LoraConfig all_targets(int rank) {
 
 TEST(Lora, MergedWeightsGiveTheUnmergedLogits) {
   torch::manual_seed(3);
-  CausalLM m(small());
+  CausalLM m(testing::small_model_config());
   m->eval();
   torch::NoGradGuard no_grad;
   const torch::Tensor ids = torch::randint(0, 50, {3, 11}, torch::kLong);
@@ -49,7 +39,7 @@ TEST(Lora, MergedWeightsGiveTheUnmergedLogits) {
 }
 
 TEST(Lora, AdaptersHavePeftNamesAndOnlyTheTargets) {
-  CausalLM m(small());
+  CausalLM m(testing::small_model_config());
   LoraConfig l;
   l.rank = 2;
   l.targets = {"q_proj", "down_proj"};
@@ -62,7 +52,7 @@ TEST(Lora, AdaptersHavePeftNamesAndOnlyTheTargets) {
   EXPECT_EQ(t[3].second.sizes(), (std::vector<std::int64_t>{32, 2}));
   for (auto& p : m->parameters()) EXPECT_FALSE(p.requires_grad());
 
-  CausalLM other(small());
+  CausalLM other(testing::small_model_config());
   l.targets = {"qkv"};
   try {
     add_lora(other, l);

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "steper/model.h"
+#include "steper/model_config.h"
 #include "test_util.h"
 
 namespace steper::model {

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <set>
 
+#include "report.h"
 #include "steper/distill.h"
 #include "steper/error.h"
 #include "steper/pipeline.h"
-#include "report.h"
 #include "svg_chart.h"
 #include "test_util.h"
 
@@ -97,14 +97,14 @@ TEST(Experiment, MicroEndToEndThenRerunAndResume) {
   for (const auto& [mode, want] : std::map<std::string, std::set<std::string>>{
            {"steper", {"init", "expand", "aggregate"}}, {"vanilla", {"aggregate"}}, {"answer", {"aggregate"}}}) {
     std::set<std::string> stages;
-    lines_of(out + "/samples/" + mode + ".jsonl", [&](const json& j) { stages.insert(distill::parse_sample(j).stage); });
+    lines_of(out + "/samples/" + mode + ".jsonl", [&](const json& j) { stages.insert(distill::stage_name(distill::parse_sample(j).stage)); });
     EXPECT_EQ(stages, want) << mode;
   }
   // The reading stage: one-step samples from single-hop questions, and both
   // models fine-tuned on them before anything else.
   std::size_t reading = lines_of(out + "/reading/samples.jsonl", [](const json& j) {
     const auto s = distill::parse_sample(j);
-    EXPECT_EQ(s.stage, "aggregate");
+    EXPECT_EQ(s.stage, distill::Stage::aggregate);
     EXPECT_EQ(s.step, 1);
     EXPECT_EQ(s.id.rfind("reading-", 0), 0u) << s.id;
   });

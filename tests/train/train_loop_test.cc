@@ -1,11 +1,12 @@
-#include <gtest/gtest.h>
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <gtest/gtest.h>
 #include <set>
 #include <thread>
 
+#include "small_model.h"
 #include "steper/train.h"
 #include "test_util.h"
 
@@ -16,17 +17,6 @@ using model::ModelConfig;
 using model::load_model;
 
 
-ModelConfig small() {
-  ModelConfig c;
-  c.vocab_size = 50;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.max_position_embeddings = 64;
-  return c;
-}
 
 model::LoraConfig every_projection(int rank) {
   model::LoraConfig l;
@@ -58,7 +48,7 @@ TrainConfig config() {
 TrainResult train_into(const std::string& dir, const std::function<bool(const TrainProgress&)>& on_progress,
                        const std::string& key = "k") {
   torch::manual_seed(1);
-  CausalLM m(small());
+  CausalLM m(testing::small_model_config());
   PackedTokens data = corpus();
   TrainConfig t = config();
   return train_loop(m, t, dir, "", key,
@@ -212,7 +202,7 @@ TEST(PackedTokens, RowsCoverEachEpochOnceInASeededOrder) {
 // saved model's tensors.
 std::map<std::string, torch::Tensor> lora_run(const std::string& dir, std::int64_t stop_at) {
   torch::manual_seed(1);
-  CausalLM m(small());
+  CausalLM m(testing::small_model_config());
   model::add_lora(m, every_projection(4), 7);
   const PackedTokens data = corpus();
   TrainConfig t;
@@ -232,7 +222,7 @@ std::map<std::string, torch::Tensor> lora_run(const std::string& dir, std::int64
 TEST(Lora, TrainsTheAdaptersOnlyMergesAtTheEndAndResumesExactly) {
   testing::TempDir dir;
   torch::manual_seed(1);
-  CausalLM base(small());
+  CausalLM base(testing::small_model_config());
   const auto straight = lora_run(dir / "a", 1000);
   EXPECT_FALSE(std::filesystem::exists(dir / "a/adapter_model.safetensors"));
   // Frozen tensors are the base's bit for bit; the targets moved.
