@@ -34,6 +34,17 @@ json read_json(const std::string& path);
 // The same, keeping the objects' key order (a chat template iterates them).
 nlohmann::ordered_json read_ordered_json(const std::string& path);
 
+// Throws InputError when `path` exists and is not a regular file (a device,
+// a FIFO, a folder): steper replaces, appends to and reads back regular files
+// only, so an output path of /dev/sda or a pipe is refused, not overwritten.
+void require_regular_or_absent(const std::string& path);
+
+// Resuming a log: keeps the lines of the JSONL file at `path` before the
+// first whose integer `field` is `from` or more (or that is not such a
+// record: a line torn by a crash), so that a step written after the last
+// checkpoint is not written twice. Rewrites the file only when it drops one.
+void truncate_jsonl_at(const std::string& path, const char* field, std::int64_t from);
+
 // Renames `from` over `to` (atomic on one file system). RuntimeError naming
 // both when the system refuses.
 void rename(const std::string& from, const std::string& to);

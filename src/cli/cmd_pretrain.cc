@@ -46,7 +46,8 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
   const int rank = parallel ? parallel->rank() : 0;
   if (a.overwrite && rank == 0) std::filesystem::remove_all(a.out);
   if (parallel) parallel->sum(0);  // the others wait until rank 0 has cleared --out
-  o.run_key = std::to_string(std::filesystem::file_size(a.data)) + ":" + a.data;
+  // The data's canonical path: the same run named by another path is the same run.
+  o.run_key = std::to_string(std::filesystem::file_size(a.data)) + ":" + std::filesystem::weakly_canonical(a.data).string();
 
   Progress progress("train", "steps", !g.quiet && rank == 0);
   StopOnInterrupt interrupt;

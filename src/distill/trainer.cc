@@ -256,15 +256,19 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
     return sum / std::max(1.0, count);
   };
 
-  const std::string run_key = "distill:" + std::to_string(std::filesystem::file_size(samples_path)) + ":" + samples_path + ":" +
-                              init_dir + ":" + weighting_name(o.weighting) + ":" + std::to_string(tc.steps) + ":" +
+  // Paths canonical: the same run named by another path is the same run.
+  const std::string run_key = "distill:" + std::to_string(std::filesystem::file_size(samples_path)) + ":" +
+                              std::filesystem::weakly_canonical(samples_path).string() + ":" +
+                              std::filesystem::weakly_canonical(std::filesystem::path(init_dir) / "").parent_path().string() + ":" + weighting_name(o.weighting) + ":" + std::to_string(tc.steps) + ":" +
                               std::to_string(tc.batch_size) + ":" + std::to_string(tc.grad_accum) + ":" + std::to_string(tc.lr) + ":" +
                               std::to_string(tc.seed) + ":" + std::to_string(o.weight_lr) + lora_key(o.lora) +
                               (o.weighting == Weighting::floor ? ":floor" + std::to_string(o.sigma_floor) : "") +
                               (world > 1 ? ":world" + std::to_string(world) : "");
   std::filesystem::create_directories(out_dir);
+  // Opened at the first step this process logs: a resumed run first drops
+  // the rows written after its checkpoint, so each step is logged once.
+  const std::string metrics_path = out_dir + "/metrics.jsonl";
   std::optional<io::JsonlWriter> metrics;
-  if (writer) metrics.emplace(out_dir + "/metrics.jsonl", io::JsonlWriter::Mode::append);
   std::string tokenizer_file = text::find_tokenizer_file(init_dir);
   const train::TrainResult trained = train::train_loop(
       m.model, tc, out_dir, tokenizer_file, run_key, micro,
@@ -279,6 +283,10 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
           j["weight_" + stage_names()[s]] = d.stage_weight[s];
         }
         if (d.eval_loss >= 0) j["eval_loss"] = d.eval_loss;
+        if (!metrics) {
+          io::truncate_jsonl_at(metrics_path, "step", p.step);
+          metrics.emplace(metrics_path, io::JsonlWriter::Mode::append);
+        }
         metrics->write(j);
         return on_progress ? on_progress(d) : true;
       },

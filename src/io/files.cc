@@ -1,6 +1,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
@@ -40,6 +41,28 @@ Json parse_file(const std::string& path) {
 json read_json(const std::string& path) { return parse_file<json>(path); }
 nlohmann::ordered_json read_ordered_json(const std::string& path) { return parse_file<nlohmann::ordered_json>(path); }
 
+void require_regular_or_absent(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return;  // absent (or unreachable: opening it will say why)
+  if (!S_ISREG(st.st_mode)) {
+    throw InputError(path + ": exists and is not a regular file; steper writes only regular files\n  hint: choose another output path");
+  }
+}
+
+void truncate_jsonl_at(const std::string& path, const char* field, std::int64_t from) {
+  if (!is_file(path)) return;
+  const std::string text = read_file(path);
+  std::size_t keep = 0;
+  while (keep < text.size()) {
+    const std::size_t end = text.find('\n', keep);
+    if (end == std::string::npos) break;  // no newline: torn
+    const json j = json::parse(text.begin() + static_cast<std::ptrdiff_t>(keep), text.begin() + static_cast<std::ptrdiff_t>(end), nullptr, false);
+    if (!j.is_object() || !j.contains(field) || !j[field].is_number_integer() || j[field].get<std::int64_t>() >= from) break;
+    keep = end + 1;
+  }
+  if (keep < text.size()) write_atomic(path, std::string_view(text).substr(0, keep));
+}
+
 void rename(const std::string& from, const std::string& to) {
   if (std::rename(from.c_str(), to.c_str()) != 0) {
     throw RuntimeError("cannot rename " + from + " to " + to + ": " + std::strerror(errno));
@@ -47,6 +70,7 @@ void rename(const std::string& from, const std::string& to) {
 }
 
 StagedFile::StagedFile(std::string path, bool binary) : path_(std::move(path)), partial_(path_ + ".partial") {
+  require_regular_or_absent(path_);
   out_.open(partial_, std::ios::trunc | (binary ? std::ios::binary : std::ios::openmode()));
   if (!out_) throw RuntimeError(partial_ + ": cannot open for writing: " + std::strerror(errno));
 }

@@ -87,8 +87,12 @@ bool PassagePool::wants(const std::string& id) const {
 }
 
 Templates default_templates() {
-  return {strip_final_newline(kDefaultPassage), strip_final_newline(kDefaultReasoning),
-          strip_final_newline(kDefaultSelfask), strip_final_newline(kDefaultDemos)};
+  Templates t;
+  t.passage = strip_final_newline(kDefaultPassage);
+  t.reasoning = strip_final_newline(kDefaultReasoning);
+  t.selfask = strip_final_newline(kDefaultSelfask);
+  t.demos = strip_final_newline(kDefaultDemos);
+  return t;
 }
 
 Templates load_templates(const std::string& dir) {

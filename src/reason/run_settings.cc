@@ -1,5 +1,7 @@
 // The record of what produced a trace, and the check that a traces file
 // holds one run's traces.
+#include <filesystem>
+
 #include "steper/reason.h"
 
 namespace steper::reason {
@@ -16,7 +18,15 @@ RunSettings run_settings(const StrategyOptions& o, const retrieve::Retriever* re
   r.prompts = o.templates.folder;
   r.templates = o.templates.fingerprint();
   r.format = o.format.describe();
-  if (retriever && o.strategy != Strategy::noretrieval) r.index = retriever->spec();
+  if (retriever && o.strategy != Strategy::noretrieval) {
+    r.index = retriever->spec();
+    // A local folder is recorded absolute, so stepwise finds it from any
+    // working directory; remote and multi-shard specs stay as given.
+    if (r.index.find("://") == std::string::npos && r.index.find(',') == std::string::npos) {
+      r.index = std::filesystem::absolute(r.index).lexically_normal().string();
+      if (r.index.size() > 1 && r.index.back() == '/') r.index.pop_back();
+    }
+  }
   return r;
 }
 

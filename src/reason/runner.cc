@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "steper/io.h"
 #include "steper/reason.h"
 
 namespace steper::reason {
@@ -50,6 +51,7 @@ void round(std::vector<std::unique_ptr<Episode>>& active, lm::LanguageModel& mod
 // mix two runs in one file, and stepwise could not tell which prompts to cut.
 std::set<std::string> finished_ids(const std::string& path, const RunSettings& settings) {
   std::set<std::string> ids;
+  io::require_regular_or_absent(path);  // never read back (or resize) a device or a pipe
   if (!std::filesystem::exists(path)) return ids;
   std::uintmax_t good = 0;
   {

@@ -108,15 +108,21 @@ PretrainReport pretrain(const std::vector<int>& packed_stream, const std::string
                               ":" + std::to_string(tc.grad_accum) + ":" + std::to_string(tc.lr) + ":" + std::to_string(tc.seed) +
                               (world > 1 ? ":world" + std::to_string(world) : "");
   std::filesystem::create_directories(out_dir);
+  // Opened at the first step rank 0 logs: a resumed run first drops the rows
+  // written after its checkpoint, so each step is logged once.
+  const std::string log_path = out_dir + "/train_log.jsonl";
   std::optional<io::JsonlWriter> log;
-  if (rank == 0) log.emplace(out_dir + "/train_log.jsonl", io::JsonlWriter::Mode::append);
   report.result = train_loop(
       net, tc, out_dir, tokenizer_file, run_key,
       // Rank r takes micro-batch r of each group of `world`: together the
       // ranks cover what one process with a world-times-larger batch would.
       [&](std::int64_t step, int k) { return language_model_step(net, data, (step * tc.grad_accum + k) * world + rank, tc.batch_size, tc.seed); },
       [&](const TrainProgress& p) {
-        if (log) {
+        if (rank == 0) {
+          if (!log) {
+            io::truncate_jsonl_at(log_path, "step", p.step);
+            log.emplace(log_path, io::JsonlWriter::Mode::append);
+          }
           log->write(nlohmann::json{{"step", p.step}, {"loss", p.loss}, {"lr", p.lr}, {"grad_norm", p.grad_norm},
                                     {"tokens_per_second", p.tokens_per_second}});
         }

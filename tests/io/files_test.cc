@@ -1,5 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+
 #include <filesystem>
 #include <stdexcept>
 
@@ -105,17 +113,62 @@ TEST(JsonlWriter, AppendsLineByLine) {
 }
 
 // metrics.jsonl and train_log.jsonl were written with unchecked streams: a
-// full disk lost every line after it without a word. /dev/full is a real
-// device that refuses every write with ENOSPC.
-TEST(JsonlWriter, AFullDiskIsAnErrorNamingTheFile) {
-  if (!std::filesystem::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
-  JsonlWriter w("/dev/full", JsonlWriter::Mode::append);
-  try {
-    w.write(json{{"step", 1}});
-    FAIL() << "a failed write went unnoticed";
-  } catch (const RuntimeError& e) {
-    EXPECT_NE(std::string(e.what()).find("/dev/full: write failed"), std::string::npos) << e.what();
+// full disk lost every line after it without a word. A file-size limit
+// (RLIMIT_FSIZE) makes the kernel refuse the write, as a full disk does.
+TEST(JsonlWriter, AFailedWriteIsAnErrorNamingTheFile) {
+  TempDir dir;
+  const std::string log = dir / "metrics.jsonl";
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // the limit applies to this child alone
+    std::signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limit {64, 64};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    try {
+      JsonlWriter w(log, JsonlWriter::Mode::append);
+      for (int i = 0; i < 100; ++i) w.write(json{{"step", i}, {"loss", 1.5}});
+      std::_Exit(1);  // every write "succeeded"
+    } catch (const RuntimeError& e) {
+      std::_Exit(std::string(e.what()).find("metrics.jsonl: write failed") != std::string::npos ? 0 : 2);
+    }
   }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: a failed write went unnoticed; 2: the error did not name the file";
+}
+
+// As root, `stepwise --out /dev/full` replaced the device node with a
+// regular file, and `run --out` on an endless device read it for minutes.
+TEST(Files, OutputsThatAreNotRegularFilesAreRefused) {
+  TempDir dir;
+  const std::string fifo = dir / "pipe";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THROW(JsonlWriter(fifo, JsonlWriter::Mode::append), InputError);
+  EXPECT_THROW(JsonlWriter(fifo, JsonlWriter::Mode::staged), InputError);
+  EXPECT_THROW(write_atomic(fifo, "x"), InputError);
+  EXPECT_THROW(write_atomic(dir.path(), "x"), InputError);
+  EXPECT_THROW(require_regular_or_absent("/dev/null"), InputError);
+  struct stat st {};
+  ASSERT_EQ(::stat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));  // still the pipe
+  require_regular_or_absent(dir / "absent");
+  write_atomic(dir / "plain", "x");
+  require_regular_or_absent(dir / "plain");
+}
+
+// After a kill between checkpoints, the resumed run logged the steps after
+// the checkpoint a second time (322 rows for 240 steps).
+TEST(Files, TruncateJsonlAtDropsTheStepsFromTheResumePointOn) {
+  TempDir dir;
+  const std::string log = dir / "metrics.jsonl";
+  testing::write_file(log, "{\"step\":1}\n{\"step\":2}\n{\"step\":3}\n{\"step\":4,\"lo");  // torn last line
+  truncate_jsonl_at(log, "step", 3);
+  EXPECT_EQ(read_file(log), "{\"step\":1}\n{\"step\":2}\n");
+  truncate_jsonl_at(log, "step", 9);  // nothing to drop
+  EXPECT_EQ(read_file(log), "{\"step\":1}\n{\"step\":2}\n");
+  truncate_jsonl_at(dir / "absent.jsonl", "step", 1);
+  EXPECT_FALSE(std::filesystem::exists(dir / "absent.jsonl"));
 }
 
 }  // namespace
