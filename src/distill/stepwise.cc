@@ -19,7 +19,7 @@ StepwiseOptions with_run_settings(StepwiseOptions o, const reason::RunSettings& 
     throw InputError(traces_path + ": " + what + " " + stated + " was given, but the run that made these traces used " + recorded +
                      "\n  hint: leave it out; stepwise reads the run's settings from its traces");
   };
-  if (r.strategy == "selfask") throw InputError(traces_path + ": selfask traces hold questions, not a reasoning chain to cut");
+  if (r.strategy == reason::strategy_name(reason::Strategy::selfask)) throw InputError(traces_path + ": selfask traces hold questions, not a reasoning chain to cut");
   if (o.stated_max_passages && o.max_passages != r.max_passages) {
     refuse("--max-passages", std::to_string(o.max_passages), std::to_string(r.max_passages));
   }
