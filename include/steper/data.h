@@ -91,6 +91,12 @@ bool optional_bool(const json& j, const char* field, const std::string& path = "
 
 // ---------------------------------------------------------------- reading
 
+// The longest record a reader accepts, in bytes; a longer one is refused
+// with its PATH:LINE, so that one huge line cannot take unbounded memory.
+// Default: 16 MiB (`steper --max-record-mb` sets it).
+std::uint64_t max_record_bytes();
+void set_max_record_bytes(std::uint64_t bytes);
+
 // Streams the records of a JSON Lines file or of a file holding one top-level
 // JSON array (raw HotpotQA and 2WikiMultiHopQA ship that way); the kind is
 // detected from the first non-blank byte. Blank lines, CRLF endings and a
@@ -122,6 +128,7 @@ class JsonRecords {
   void seek(std::uint64_t offset, std::uint64_t line);
 
  private:
+  bool read_line(std::string& line);
   bool next_line_record(std::string& text);
   bool next_array_record(std::string& text);
   int get();

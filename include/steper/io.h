@@ -39,6 +39,16 @@ nlohmann::ordered_json read_ordered_json(const std::string& path);
 // only, so an output path of /dev/sda or a pipe is refused, not overwritten.
 void require_regular_or_absent(const std::string& path);
 
+// The error for a file that cannot be opened for writing, by errno: a path
+// through a file or to nowhere (ENOTDIR, ENOENT, EISDIR, ENAMETOOLONG) is
+// the caller's mistake, an InputError (exit 2); the rest (a full disk, no
+// permission) a RuntimeError.
+[[noreturn]] void throw_cannot_write(const std::string& path, int error);
+
+// Makes the folder `dir` and its parents. InputError when a file stands in
+// the way (`--out` naming a file where a folder goes), RuntimeError else.
+void make_directories(const std::string& dir);
+
 // Resuming a log: keeps the lines of the JSONL file at `path` before the
 // first whose integer `field` is `from` or more (or that is not such a
 // record: a line torn by a crash), so that a step written after the last
@@ -102,6 +112,24 @@ class JsonlWriter {
   bool staged_ = false;
   std::ofstream out_;
   std::uint64_t written_ = 0;
+};
+
+// An advisory lock on an output, held for the object's life, on PATH.lock
+// beside it: a second steper writing the same output (two `run`s appending
+// to one traces file once left 296 duplicate ids) stops at once with an
+// InputError naming the output and the process holding it. The kernel
+// drops the lock when its process dies, so a killed job never leaves a
+// stale one; the lock file is removed on release.
+class OutputLock {
+ public:
+  explicit OutputLock(const std::string& path);
+  ~OutputLock();
+  OutputLock(const OutputLock&) = delete;
+  OutputLock& operator=(const OutputLock&) = delete;
+
+ private:
+  std::string lock_path_;
+  int fd_ = -1;
 };
 
 }  // namespace steper::io

@@ -33,7 +33,7 @@ struct ServeOptions {
   int max_tokens_limit = 1024;     // largest max_tokens accepted. Default: 1024
   int max_prompts = 64;            // prompts per request. Default: 64
   std::size_t max_body_bytes = 4u << 20;  // larger bodies get 413. Default: 4 MiB
-  int threads = 64;                // connections served at once. Default: 64
+  int max_connections = 1024;      // connections served at once, a thread each, started as they come. Default: 1024
 };
 
 struct ServerStats {

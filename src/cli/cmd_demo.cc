@@ -37,6 +37,7 @@ void run_demo(const DemoArgs& a, const Global& g) {
     return;
   }
   const std::string out = a.out.empty() ? "demo/" + c.name + "-seed" + std::to_string(c.seed) : a.out;
+  io::OutputLock lock(out);
   if (std::string w = lm::local_backend_warning(); !w.empty()) warn(w);
 
   std::unique_ptr<Progress> bar;

@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "interrupt.h"
 #include "progress.h"
+#include "steper/io.h"
 #include "steper/distill.h"
 #include "train_flags.h"
 
@@ -57,6 +58,7 @@ void add_stepwise_command(CLI::App& app, const Global&) {
     if (a->protocol == "ircot") a->o.templates.max_passage_words = 350;
     if (!a->chat_template.empty()) a->o.format.chat = std::make_shared<text::ChatTemplate>(text::load_chat_template(a->chat_template));
     if (!a->o.format.system.empty() && !a->o.format.chat) throw InputError("--system needs --chat-template");
+    io::OutputLock lock(a->out);
     auto st = distill::build_stepwise(a->traces, a->questions, a->corpus, a->out, a->o);
     std::printf("%s: %llu traces, %llu kept, %llu dropped as wrong, %llu errors, %llu without a question\n", a->out.c_str(),
                 static_cast<unsigned long long>(st.traces), static_cast<unsigned long long>(st.kept),
@@ -114,6 +116,7 @@ void add_train_command(CLI::App& app, const Global& global) {
     auto parallel = join_data_parallel();
     a->o.parallel = parallel.get();
     const bool writer = !parallel || parallel->rank() == 0;
+    std::unique_ptr<io::OutputLock> lock = writer ? std::make_unique<io::OutputLock>(a->out) : nullptr;
     if (a->overwrite && writer) std::filesystem::remove_all(a->out);
     if (parallel) parallel->sum(0);  // the others wait until rank 0 has cleared --out
     Progress progress("train", "steps", !global.quiet && writer);

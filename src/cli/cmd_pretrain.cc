@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "interrupt.h"
 #include "progress.h"
+#include "steper/io.h"
 #include "steper/data.h"
 #include "steper/model.h"
 #include "steper/train.h"
@@ -44,6 +45,7 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
   auto parallel = join_data_parallel();
   o.parallel = parallel.get();
   const int rank = parallel ? parallel->rank() : 0;
+  std::unique_ptr<io::OutputLock> lock = rank == 0 ? std::make_unique<io::OutputLock>(a.out) : nullptr;
   if (a.overwrite && rank == 0) std::filesystem::remove_all(a.out);
   if (parallel) parallel->sum(0);  // the others wait until rank 0 has cleared --out
   // The data's canonical path: the same run named by another path is the same run.

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "interrupt.h"
 #include "progress.h"
+#include "steper/io.h"
 #include "steper/reason.h"
 
 namespace steper::cli {
@@ -166,6 +167,7 @@ void add_run_command(CLI::App& app, const Global& global) {
   cmd->add_option("--demo-budget", a->options.demo_budget, "Tokens (estimated, 4 bytes each) the demonstrations may take")
       ->check(CLI::PositiveNumber);
   cmd->callback([a, m, &global] {
+    io::OutputLock lock(a->out);
     reason::StrategyOptions o = a->options;
     o.strategy = reason::parse_strategy(a->strategy);
     if (!a->prompts.empty()) o.templates = reason::load_templates(a->prompts);

@@ -24,7 +24,9 @@ void add_serve_command(CLI::App& app, const Global&) {
   cmd->add_option("--model-name", o->model_name, "Name clients use (default: the folder's name)");
   cmd->add_option("--batch", o->max_batch, "Prompts decoded together at most")->check(CLI::PositiveNumber);
   cmd->add_option("--max-tokens-limit", o->max_tokens_limit, "Largest max_tokens a request may ask")->check(CLI::PositiveNumber);
-  cmd->add_option("--threads", o->threads, "Connections served at once")->check(CLI::PositiveNumber);
+  cmd->add_option("--max-connections,--threads", o->max_connections,
+                  "Connections served at once, a thread each (slow clients hold only their own)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--device", l->device, "cpu, cuda or cuda:N");
   cmd->add_option("--dtype", l->dtype, "float32, bfloat16 or float16");
   cmd->add_option("--chat-template", l->chat_template,

@@ -3,9 +3,13 @@
 // code: 2 for a caller's mistake (bad flag, bad input), 1 for a failure of
 // the environment, 130 for an interrupted job.
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 
 #include "commands.h"
+#include "steper/data.h"
 #include "steper/error.h"
 #include "steper/model.h"
 #include "steper/train.h"
@@ -42,6 +46,41 @@ double TextReader::fraction() const {
   return static_cast<double>(records_.bytes_read()) / static_cast<double>(std::max<std::uint64_t>(1, records_.total_bytes()));
 }
 
+// Every number on steper's command line is a count, a size, a rate or a
+// seed: finite and not negative. One check on every numeric option, so that
+// `--epochs -1` or `--lr nan` is refused (exit 2) instead of silently
+// training the default steps or ending in a LibTorch backtrace. Options that
+// need more (positive, a range) add their own check.
+void refuse_bad_numbers(CLI::App& app) {
+  // CLI11 2.1 reads 99999999999999999999 as the largest int64 without a word.
+  static const CLI::Validator whole_in_range(
+      [](std::string& s) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        std::strtoll(s.c_str(), &end, 10);
+        if (end != s.c_str() && errno == ERANGE) return "'" + s + "' is too large";
+        return "";
+      },
+      "", "IN_RANGE");
+  static const CLI::Validator finite_non_negative(
+      [](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (end == s.c_str()) return "";  // not a number at all: CLI11's conversion says so
+        if (!std::isfinite(v)) return "'" + s + "' is not a finite number";
+        if (v < 0) return "'" + s + "' is negative; it must be 0 or more";
+        return "";
+      },
+      "", "FINITE");
+  for (CLI::Option* o : app.get_options()) {
+    const std::string type = o->get_type_name();
+    const bool whole = type.rfind("INT", 0) == 0 || type.rfind("UINT", 0) == 0;
+    if (whole) o->check(whole_in_range);
+    if (whole || type.rfind("FLOAT", 0) == 0) o->check(finite_non_negative);
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) refuse_bad_numbers(*sub);
+}
+
 }  // namespace steper::cli
 
 int main(int argc, char** argv) {
@@ -57,6 +96,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "steper 0.1.0");
   Global global;
   app.add_flag("-q,--quiet", global.quiet, "Print no progress output");
+  app.add_option_function<double>(
+         "--max-record-mb", [](double mb) { steper::data::set_max_record_bytes(static_cast<std::uint64_t>(mb * (1 << 20))); },
+         "Longest JSON record (one JSONL line) read, in MiB (default 16); longer ones are refused with their line")
+      ->envname("STEPER_MAX_RECORD_MB")
+      ->check(CLI::PositiveNumber);
 
   add_convert_command(app, global);
   add_index_command(app, global);
@@ -72,6 +116,7 @@ int main(int argc, char** argv) {
   add_stepwise_command(app, global);
   add_train_command(app, global);
   add_demo_command(app, global);
+  refuse_bad_numbers(app);
 
   try {
     app.parse(argc, argv);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "steper/io.h"
 #include "converters.h"
 #include "dataset_builder.h"
 
@@ -49,17 +50,6 @@ std::unordered_map<std::string, std::vector<std::string>> read_aliases(const std
   return out;
 }
 
-void make_dir(const std::string& dir) {
-  std::string partial;
-  for (std::size_t pos = 0; pos != std::string::npos;) {
-    pos = dir.find('/', pos + 1);
-    partial = dir.substr(0, pos);
-    if (partial.empty()) continue;
-    if (::mkdir(partial.c_str(), 0777) != 0 && errno != EEXIST) {
-      throw RuntimeError(partial + ": cannot create directory: " + std::strerror(errno));
-    }
-  }
-}
 
 
 }  // namespace
@@ -119,7 +109,7 @@ ConvertStats convert(Format format, const std::string& input, const std::string&
   std::string dataset = options.dataset.empty() ? guess_dataset(input, format) : options.dataset;
 
   JsonRecords records(input);  // opened first: a missing input creates no output folder
-  make_dir(out_dir);
+  io::make_directories(out_dir);
   ConvertStats stats;
   stats.questions_path = out_dir + "/questions.jsonl";
   stats.corpus_path = out_dir + "/corpus.jsonl";

@@ -5,12 +5,16 @@
 // each element keeps the line it started on for error messages.
 #include <sys/stat.h>
 
+#include <atomic>
+
 #include "steper/data.h"
 
 namespace steper::data {
 namespace {
 
 constexpr std::size_t kBufferBytes = 1 << 20;
+
+std::atomic<std::uint64_t> g_max_record_bytes{16u << 20};
 
 bool is_space(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -23,7 +27,15 @@ std::string json_error_message(const json::parse_error& e) {
   return "invalid JSON: " + what;
 }
 
+std::string too_long(const std::string& path, std::uint64_t line) {
+  return path + ":" + std::to_string(line) + ": the record is longer than " + std::to_string(g_max_record_bytes.load()) +
+         " bytes\n  hint: steper --max-record-mb N (or STEPER_MAX_RECORD_MB) raises the limit";
+}
+
 }  // namespace
+
+std::uint64_t max_record_bytes() { return g_max_record_bytes; }
+void set_max_record_bytes(std::uint64_t bytes) { g_max_record_bytes = bytes; }
 
 JsonRecords::JsonRecords(std::string path) : path_(std::move(path)) {
   struct stat st {};
@@ -76,15 +88,33 @@ void JsonRecords::seek(std::uint64_t offset, std::uint64_t line) {
   line_ = line + 1;
 }
 
+// One line, at most max_record_bytes() of it: a longer one is skipped to
+// its end (the reader stays usable) and refused.
+bool JsonRecords::read_line(std::string& line) {
+  line.clear();
+  const std::uint64_t limit = g_max_record_bytes, start = line_;
+  bool over = false;
+  for (int c; (c = get()) != '\n';) {
+    if (c == EOF) {
+      if (in_.bad()) throw RuntimeError(path_ + ": read error after byte " + std::to_string(bytes_read_));
+      if (line.empty() && !over) return false;
+      break;
+    }
+    if (line.size() >= limit) over = true;
+    if (!over) line.push_back(static_cast<char>(c));
+  }
+  if (over) {
+    record_line_ = start;
+    throw InputError(too_long(path_, start));
+  }
+  return true;
+}
+
 bool JsonRecords::next_line_record(std::string& text) {
   std::string line;
   while (true) {
-    if (!std::getline(in_, line)) {
-      if (in_.bad()) throw RuntimeError(path_ + ": read error after byte " + std::to_string(bytes_read_));
-      return false;
-    }
-    bytes_read_ += line.size() + (in_.eof() ? 0 : 1);
-    std::uint64_t this_line = line_++;
+    const std::uint64_t this_line = line_;
+    if (!read_line(line)) return false;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     std::size_t start = 0;
     while (start < line.size() && is_space(static_cast<unsigned char>(line[start]))) ++start;
@@ -150,6 +180,7 @@ bool JsonRecords::next_array_record(std::string& text) {
       --bytes_read_;
       break;
     }
+    if (text.size() >= g_max_record_bytes) throw InputError(too_long(path_, record_line_));
     text.push_back(static_cast<char>(c));
     if (depth == 0 && !in_string && (c == '}' || c == ']')) break;
   }

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "steper/io.h"
 #include "world_kb.h"
 #include "world_names.h"
 #include "world_passages.h"
@@ -277,9 +278,7 @@ World generate_world(const WorldOptions& options) {
 }
 
 void write_world(const World& world, const std::string& out_dir) {
-  if (::mkdir(out_dir.c_str(), 0777) != 0 && errno != EEXIST) {
-    throw RuntimeError(out_dir + ": cannot create directory: " + std::strerror(errno));
-  }
+  io::make_directories(out_dir);
   {
     io::JsonlWriter corpus(out_dir + "/corpus.jsonl", io::JsonlWriter::Mode::truncate);
     for (const auto& p : world.corpus) corpus.write(to_json(p));

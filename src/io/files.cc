@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <sstream>
 
 #include "steper/io.h"
@@ -69,10 +70,25 @@ void rename(const std::string& from, const std::string& to) {
   }
 }
 
+void throw_cannot_write(const std::string& path, int error) {
+  const std::string message = path + ": cannot open for writing: " + std::strerror(error);
+  if (error == ENOTDIR || error == ENOENT || error == EISDIR || error == ENAMETOOLONG) throw InputError(message);
+  throw RuntimeError(message);
+}
+
+void make_directories(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!ec) return;
+  const std::string message = dir + ": cannot create the folder: " + ec.message();
+  if (ec == std::errc::not_a_directory || ec == std::errc::file_exists) throw InputError(message);
+  throw RuntimeError(message);
+}
+
 StagedFile::StagedFile(std::string path, bool binary) : path_(std::move(path)), partial_(path_ + ".partial") {
   require_regular_or_absent(path_);
   out_.open(partial_, std::ios::trunc | (binary ? std::ios::binary : std::ios::openmode()));
-  if (!out_) throw RuntimeError(partial_ + ": cannot open for writing: " + std::strerror(errno));
+  if (!out_) throw_cannot_write(partial_, errno);
 }
 
 StagedFile::~StagedFile() {

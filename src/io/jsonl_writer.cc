@@ -10,7 +10,7 @@ JsonlWriter::JsonlWriter(std::string path, Mode mode)
     : path_(std::move(path)), file_(mode == Mode::staged ? path_ + ".partial" : path_), staged_(mode == Mode::staged) {
   require_regular_or_absent(path_);
   out_.open(file_, std::ios::binary | (mode == Mode::append ? std::ios::app : std::ios::trunc));
-  if (!out_) throw RuntimeError(file_ + ": cannot open for writing: " + std::strerror(errno));
+  if (!out_) throw_cannot_write(file_, errno);
 }
 
 JsonlWriter::~JsonlWriter() {

@@ -29,9 +29,13 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// Temperatures below this are greedy, as in vLLM: dividing by 1e-300 gave
+// infinite logits and a NaN distribution that multinomial refused.
+constexpr double kGreedyBelow = 1e-5;
+
 // Next token per row from logits [B,V]: argmax, or a temperature / top-p sample.
 torch::Tensor pick(const torch::Tensor& logits, const GenerateOptions& o, at::Generator& gen) {
-  if (o.temperature <= 0) return logits.argmax(-1);
+  if (o.temperature < kGreedyBelow) return logits.argmax(-1);
   torch::Tensor probs = torch::softmax(logits.to(torch::kCPU, torch::kFloat32) / o.temperature, -1);
   if (o.top_p < 1.0) {
     auto [sorted, order] = probs.sort(-1, /*descending=*/true);

@@ -174,9 +174,7 @@ LoadedModel load_model(const std::string& dir, torch::Device device, torch::Dtyp
 }
 
 void save_model(CausalLM& model, const std::string& dir, const std::string& tokenizer_file, torch::Dtype dtype) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw RuntimeError(dir + ": cannot create directory: " + ec.message());
+  io::make_directories(dir);
   std::vector<torch::Tensor> keep;
   std::vector<TensorData> tensors;
   for (const auto& p : model->named_parameters()) {
@@ -187,6 +185,7 @@ void save_model(CausalLM& model, const std::string& dir, const std::string& toke
   write_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
   write_model_config(model->config, dir + "/config.json", torch_dtype_name(dtype));
   if (!tokenizer_file.empty()) {
+    std::error_code ec;
     auto name = std::filesystem::path(tokenizer_file).filename();
     if (std::filesystem::absolute(tokenizer_file) != std::filesystem::absolute(std::filesystem::path(dir) / name)) {
       std::filesystem::copy_file(tokenizer_file, std::filesystem::path(dir) / name,

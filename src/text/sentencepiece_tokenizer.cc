@@ -14,6 +14,8 @@
 #include <mutex>
 
 #include "steper/text.h"
+#include "steper/io.h"
+#include "text_chunks.h"
 
 namespace steper::text {
 namespace {
@@ -79,20 +81,27 @@ class SentencePieceTokenizer final : public Tokenizer {
     handle_ = shim().load(path.c_str(), err, sizeof err);
     if (!handle_) throw InputError(path + ": not a SentencePiece model: " + err);
     shim().info(handle_, &vocab_, &bos_, &eos_);
+    windows_ = words_encode_apart();
   }
   ~SentencePieceTokenizer() override { shim().free_model(handle_); }
   SentencePieceTokenizer(const SentencePieceTokenizer&) = delete;
   SentencePieceTokenizer& operator=(const SentencePieceTokenizer&) = delete;
 
+  // A long text a window at a time (text_chunks.h), cut at a space between
+  // two letters and the space dropped: SentencePiece writes a word's
+  // leading space as "▁" and its dummy prefix gives a window's first word
+  // the same one. Only for models that pass words_encode_apart().
   std::vector<int> encode(const std::string& text) const override {
-    int* ids = nullptr;
-    std::size_t n = 0;
-    char err[kErrorBytes] = "";
-    if (!shim().encode(handle_, text.data(), text.size(), &ids, &n, err, sizeof err)) {
-      throw RuntimeError(std::string("SentencePiece encode failed: ") + err);
+    std::vector<int> out;
+    if (!windows_) {
+      encode_window(text, out);
+      return out;
     }
-    std::vector<int> out(ids, ids + n);
-    shim().free_buffer(ids);
+    for (std::size_t from = 0; from < text.size();) {
+      const std::size_t end = window_end(text, from, true);
+      encode_window(std::string_view(text).substr(from, end - from), out);
+      from = end + 1;
+    }
     return out;
   }
   std::string decode(const std::vector<int>& ids) const override {
@@ -111,6 +120,34 @@ class SentencePieceTokenizer final : public Tokenizer {
     shim().free_buffer(text);
     return out;
   }
+  void encode_window(std::string_view text, std::vector<int>& out) const {
+    int* ids = nullptr;
+    std::size_t n = 0;
+    char err[kErrorBytes] = "";
+    if (!shim().encode(handle_, text.data(), text.size(), &ids, &n, err, sizeof err)) {
+      throw RuntimeError(std::string("SentencePiece encode failed: ") + err);
+    }
+    out.insert(out.end(), ids, ids + n);
+    shim().free_buffer(ids);
+  }
+
+  // Whether words separated by one space encode the same apart as together:
+  // true with a dummy prefix and pieces that never span a space (steper's
+  // models, Llama-2's, T5's), false otherwise, and then texts go whole.
+  bool words_encode_apart() const {
+    for (const char* sentence : {"the cat sat on the mat", "New York in winter was cold", "Tokyo is a city"}) {
+      std::vector<int> whole, apart;
+      encode_window(sentence, whole);
+      std::string_view rest = sentence;
+      for (std::size_t space; (space = rest.find(' ')) != std::string_view::npos; rest.remove_prefix(space + 1)) {
+        encode_window(rest.substr(0, space), apart);
+      }
+      encode_window(rest, apart);
+      if (whole != apart) return false;
+    }
+    return true;
+  }
+
   int vocab_size() const override { return vocab_; }
   int bos_id() const override { return bos_; }
   int eos_id() const override { return eos_; }
@@ -120,6 +157,7 @@ class SentencePieceTokenizer final : public Tokenizer {
  private:
   void* handle_ = nullptr;
   int vocab_ = 0, bos_ = -1, eos_ = -1;
+  bool windows_ = false;
 };
 
 struct TrainFeed {
@@ -154,9 +192,7 @@ void train_sentencepiece(const std::function<bool(std::string&)>& next, const st
   if (o.model_type != "bpe" && o.model_type != "unigram") {
     throw InputError("model type must be bpe or unigram, got '" + o.model_type + "'");
   }
-  if (::mkdir(out_dir.c_str(), 0777) != 0 && errno != EEXIST) {
-    throw RuntimeError(out_dir + ": cannot create directory: " + std::strerror(errno));
-  }
+  io::make_directories(out_dir);
   std::string args = "--model_prefix=" + out_dir + "/tokenizer --vocab_size=" + std::to_string(o.vocab_size) +
                      " --model_type=" + o.model_type + " --character_coverage=" + std::to_string(o.character_coverage) +
                      " --input_sentence_size=" + std::to_string(o.max_sentences) + " --shuffle_input_sentence=true" +

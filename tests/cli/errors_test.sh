@@ -32,6 +32,25 @@ expect 2 "--index is required" -- "$steper" run --model http://127.0.0.1:1/v1 --
 expect 2 "unknown mode 'kd'" -- "$steper" stepwise --traces x --questions y --corpus z --mode kd --out o
 expect 2 "--weighting: equal not in {difficulty,uniform,none,floor}" -- "$steper" train --data x --init y --out o --weighting equal
 
+# Numbers on the command line: finite, not negative, of the option's type.
+expect 2 "--epochs: '-1' is negative" -- "$steper" train --data x --init y --out "$work/o" --epochs -1
+expect 2 "--lr: 'nan' is not a finite number" -- "$steper" train --data x --init y --out "$work/o" --lr nan
+expect 2 "--weight-lr: 'inf' is not a finite number" -- "$steper" train --data x --init y --out "$work/o" --weight-lr inf
+expect 2 "--steps" -- "$steper" train --data x --init y --out "$work/o" --steps 2.5
+expect 2 "--steps" -- "$steper" train --data x --init y --out "$work/o" --steps 99999999999999999999
+# A file where a folder goes is the caller's mistake.
+printf 'x' > "$work/afile"
+expect 2 "Not a directory" -- "$steper" -q world --out "$work/afile" --entities 40
+# A second writer of an output waits for nobody: it stops, naming the output.
+flock "$work/t.jsonl.lock" sleep 5 &
+holder=$!
+sleep 0.5
+expect 2 "t.jsonl is being written by another steper" -- "$steper" run --strategy noretrieval --questions "$work/q.jsonl" --out "$work/t.jsonl" --model http://127.0.0.1:1/v1
+kill $holder 2>/dev/null; wait $holder 2>/dev/null
+# One record longer than the limit is refused with its line.
+printf '{"id": "q1", "question": "%s", "answers": ["a"]}\n' "$(head -c 3000 /dev/zero | tr '\0' x)" > "$work/long.jsonl"
+expect 2 "long.jsonl:1: the record is longer than 1048 bytes" -- "$steper" --max-record-mb 0.001 run --strategy noretrieval --questions "$work/long.jsonl" --out "$work/t2.jsonl" --model http://127.0.0.1:1/v1
+
 for cmd in convert index search recall run serve stepwise train; do
   # Capture first: grep -q exits at its first match, and under pipefail the
   # SIGPIPE that a long help text then meets would read as a failure.

@@ -109,7 +109,7 @@ TEST(JsonlWriter, AppendsLineByLine) {
     w.write(json{{"s", std::string("bad \xFF byte")}});
   }
   EXPECT_EQ(testing::read_file(dir / "o.jsonl"), "{\"a\":1}\n{\"a\":2}\n{\"s\":\"bad \xEF\xBF\xBD byte\"}\n");
-  EXPECT_THROW(JsonlWriter(dir / "no/such/dir/x.jsonl", JsonlWriter::Mode::truncate), RuntimeError);
+  EXPECT_THROW(JsonlWriter(dir / "no/such/dir/x.jsonl", JsonlWriter::Mode::truncate), InputError);  // the caller named a folder that is not there
 }
 
 // metrics.jsonl and train_log.jsonl were written with unchecked streams: a
@@ -169,6 +169,48 @@ TEST(Files, TruncateJsonlAtDropsTheStepsFromTheResumePointOn) {
   EXPECT_EQ(read_file(log), "{\"step\":1}\n{\"step\":2}\n");
   truncate_jsonl_at(dir / "absent.jsonl", "step", 1);
   EXPECT_FALSE(std::filesystem::exists(dir / "absent.jsonl"));
+}
+
+}  // namespace
+}  // namespace steper::io
+
+namespace steper::io {
+namespace {
+
+// Two writers of one output: the second stops at once, naming the output
+// and the holder (two `run`s appending to one file once left 296
+// duplicate ids). Released, the lock is free again and its file gone.
+TEST(OutputLock, ASecondWriterIsRefusedUntilTheFirstLetsGo) {
+  TempDir dir;
+  const std::string out = dir / "traces.jsonl";
+  {
+    OutputLock first(out);
+    try {
+      OutputLock second(out);
+      ADD_FAILURE() << "a second lock was granted";
+    } catch (const InputError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(out + " is being written by another steper (pid " + std::to_string(::getpid()) + ")"), std::string::npos) << what;
+    }
+    // A folder named with a trailing slash is the same output.
+    OutputLock folder(dir / "model/");
+    EXPECT_THROW(OutputLock again(dir / "model"), InputError);
+  }
+  EXPECT_FALSE(std::filesystem::exists(out + ".lock"));
+  OutputLock later(out);
+}
+
+// A file where a folder must go is the caller's mistake (exit 2), not the
+// environment's: `--out FILE` for a folder output once exited 1.
+TEST(Files, AFileWhereAFolderGoesIsAnInputError) {
+  TempDir dir;
+  testing::write_file(dir / "file", "x");
+  EXPECT_THROW(make_directories(dir / "file"), InputError);
+  EXPECT_THROW(make_directories(dir / "file/sub"), InputError);
+  EXPECT_THROW(write_atomic(dir / "file/x.json", "{}"), InputError);
+  EXPECT_THROW(JsonlWriter(dir / "file/x.jsonl", JsonlWriter::Mode::append), InputError);
+  make_directories(dir / "a/b");
+  EXPECT_TRUE(std::filesystem::is_directory(dir / "a/b"));
 }
 
 }  // namespace

@@ -203,6 +203,20 @@ TEST_F(GenerateTest, SamplingIsReproducibleBySeed) {
   EXPECT_EQ(generate(model(), tok, {"the"}, o)[0].tokens, generate(model(), tok, {"the"}, greedy)[0].tokens);
 }
 
+
+// A temperature near zero is greedy, not a NaN distribution (1e-300 once
+// ended in a LibTorch backtrace, and the server answered 500).
+TEST_F(GenerateTest, VanishingTemperatureIsGreedy) {
+  GenerateOptions greedy;
+  greedy.max_new_tokens = 20;
+  greedy.stop_at_eos = false;
+  for (double t : {1e-300, 1e-9, 5e-6}) {
+    GenerateOptions o = greedy;
+    o.temperature = t;
+    o.seed = 3;
+    EXPECT_EQ(generate(model(), tok, {"the", "a d"}, o)[1].tokens, generate(model(), tok, {"the", "a d"}, greedy)[1].tokens) << t;
+  }
+}
 TEST_F(GenerateTest, ContextLimits) {
   GenerateOptions o;
   o.max_new_tokens = 50;
