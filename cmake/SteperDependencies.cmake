@@ -15,8 +15,10 @@ find_program(STEPER_XAPIAN_TCPSRV xapian-tcpsrv)
 
 # LibTorch: Debian's is CPU-only; a CUDA build works the same way, the device
 # being a runtime option. Its config gives plain variables; wrap them.
+if(STEPER_WITH_TORCH)
 find_package(Torch REQUIRED)
-if(NOT TARGET Torch::torch)
+endif()
+if(STEPER_WITH_TORCH AND NOT TARGET Torch::torch)
   add_library(Torch::torch INTERFACE IMPORTED)
   set_target_properties(Torch::torch PROPERTIES INTERFACE_LINK_LIBRARIES "${TORCH_LIBRARIES}")
   separate_arguments(_steper_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")

@@ -7,9 +7,21 @@ function(steper_configure target)
   if(STEPER_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
-  if(STEPER_SANITIZE)
-    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer)
+  # The SentencePiece shim is loaded into a link namespace of its own, where
+  # no sanitizer runtime is: it stays uninstrumented.
+  get_target_property(type ${target} TYPE)
+  if(type STREQUAL "MODULE_LIBRARY")
+    return()
+  endif()
+  # Sanitizers over the library code too, not only the harness or the test:
+  # any undefined behaviour fails the run.
+  if(STEPER_SANITIZE OR STEPER_BUILD_FUZZ)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
     target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+  # Fuzzing: coverage feedback from every steper source a harness reaches.
+  if(STEPER_BUILD_FUZZ)
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link)
   endif()
 endfunction()
 

@@ -13,6 +13,7 @@ packages=(
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libsentencepiece-dev
   libicu-dev                                       # NFC normalisation (Qwen's tokenizer.json)
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev                         # the fuzzing run (scripts/fuzz.sh: libFuzzer)
   python3 python3-torch python3-jinja2             # test scripts: PyTorch for the model parity test and benchmarks,
                                                    # jinja2 for the chat-template parity test
 )

@@ -20,6 +20,8 @@ namespace steper::retrieve {
 namespace {
 
 constexpr std::size_t kFingerprintBytes = 1 << 16;
+// The value slot holding each passage's corpus line.
+constexpr Xapian::valueno kLineSlot = 0;
 constexpr std::size_t kMaxIdBytes = 200;  // Xapian terms stop at 245 bytes
 
 // Size plus a hash of the first 64 KiB: enough to tell a different corpus
@@ -153,7 +155,12 @@ IndexStats build_index(const std::string& corpus_path, const std::string& dir, c
       analyzer.index(doc, passage.title, passage.text);
       std::string term = id_term(passage.id);
       doc.add_boolean_term(term);
-      if (db.term_exists(term)) ++stats.duplicates;
+      // A passage already there from the same corpus line is not a repeat:
+      // Xapian flushes on its own (and on the way out of an error) between
+      // our commits, so a resumed build adds such passages a second time.
+      const std::string line = std::to_string(reader.records().line());
+      doc.add_value(kLineSlot, line);
+      if (db.term_exists(term) && db.get_document(*db.postlist_begin(term)).get_value(kLineSlot) != line) ++stats.duplicates;
       db.replace_document(term, doc);
       ++stats.added;
       if (++in_batch == options.batch_documents) {

@@ -96,9 +96,10 @@ struct Server::Impl {
   std::atomic<std::uint64_t> next_id{0};
 
   // The most bytes a prompt may have: the context times the longest token,
-  // times 4 for normalisation that shrinks text. Longer prompts cannot fit
-  // and are refused before any tokenizing: a 3.9 MB prompt once cost the
-  // server gigabytes to find out.
+  // times 4 for normalisation that shrinks text. Longer prompts are refused
+  // before any tokenizing: a 3.9 MB prompt once cost the server gigabytes to
+  // find out. (Long runs of white space that SentencePiece folds into one
+  // token could fit beyond this; no client needs them.)
   std::size_t max_prompt_bytes;
 
   Impl(lm::LocalModel& m, ServeOptions options)
@@ -255,7 +256,7 @@ struct Server::Impl {
         if (!whole || too_large) {
           ++stats.requests;
           ++stats.errors;
-          res.set_header("Connection", "close");  // the rest of the body is unread
+          res.set_header("Connection", "close");  // the rest of the body may be unread
           const BadRequest e = too_large || res.status == 413
                                    ? BadRequest{413, "the request body is larger than " + std::to_string(o.max_body_bytes) + " bytes", ""}
                                    : BadRequest{400, "the request body could not be read", ""};
@@ -267,7 +268,8 @@ struct Server::Impl {
         complete(body, res, chat);
       }
       // glibc keeps freed memory for reuse; after 9 prompts of 3.9 MB the
-      // server held 5.8 GB. Give it back once a large request is done.
+      // server held 5.8 GB. Give the main heap's back once a large request
+      // is done (the request threads' heaps: see the Server constructor).
       if (large) ::malloc_trim(0);
     };
   }

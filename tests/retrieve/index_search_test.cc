@@ -163,6 +163,26 @@ TEST(Index, InterruptedBuildIsValidAndResumes) {
   EXPECT_EQ(open_retriever(dir / "idx")->search("word99", 1)[0].id, "p99");
 }
 
+// A build stopped between two of its commits (a bad line, a kill) may have
+// let Xapian flush the passages after the last commit; resumed, they are
+// added again, and must not be called repeated ids (they once were).
+TEST(Index, PassagesWrittenBeforeAStopAreNotCalledRepeatsOnResume) {
+  TempDir dir;
+  std::string corpus;
+  for (int i = 0; i < 60; ++i) corpus += corpus_line("p" + std::to_string(i), "T", "word" + std::to_string(i));
+  write_file(dir / "c.jsonl", corpus + "{\"id\": 3}\n" + corpus_line("last", "T", "final"));
+  IndexOptions options;
+  options.batch_documents = 40;  // committed: 40; flushed on the way out: 20 more
+  EXPECT_THROW(build_index(dir / "c.jsonl", dir / "idx", options), InputError);
+  options.skip_bad = true;
+  IndexStats resumed = build_index(dir / "c.jsonl", dir / "idx", options);
+  EXPECT_TRUE(resumed.resumed);
+  EXPECT_EQ(resumed.documents, 61u);
+  EXPECT_EQ(resumed.duplicates, 0u);
+  write_file(dir / "d.jsonl", corpus_line("a", "T", "one") + corpus_line("a", "T", "two"));
+  EXPECT_EQ(build_index(dir / "d.jsonl", dir / "idx2", options).duplicates, 1u);  // a real repeat still counts
+}
+
 TEST(Index, BadLinesStopOrAreSkipped) {
   TempDir dir;
   write_file(dir / "c.jsonl", corpus_line("a", "A", "alpha") + "{\"id\": 3, \"text\": \"x\"}\n" + corpus_line("b", "B", "beta") +

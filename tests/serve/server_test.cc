@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <thread>
 
@@ -271,6 +272,7 @@ TEST(Serve, SlowClientsDoNotHoldOthersUp) {
   auto r = c.Post("/v1/completions", R"({"prompt": "Soraia is", "max_tokens": 4})", "application/json");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (int fd : slow) ::close(fd);
+  std::printf("a normal request took %.3f s with 200 slow connections open\n", seconds);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_LT(seconds, 1.0);

@@ -1,0 +1,25 @@
+// Fuzzes config.json reading: any bytes must give a valid ModelConfig or an
+// InputError naming the field; never a crash or a wrapped number.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "steper/error.h"
+#include "steper/model_config.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const std::string path = "/tmp/steper-fuzz-config-" + std::to_string(::getpid()) + ".json";
+  if (FILE* f = std::fopen(path.c_str(), "wb")) {
+    std::fwrite(data, 1, size, f);
+    std::fclose(f);
+  }
+  try {
+    const steper::model::ModelConfig c = steper::model::read_model_config(path);
+    c.validate();  // what read accepts must be a model steper can build
+    if (c.head_dim() <= 0 || c.parameter_count() <= 0) std::abort();
+  } catch (const steper::InputError&) {
+  }
+  return 0;
+}
