@@ -4,7 +4,8 @@
 # corpus in fuzz/corpus/NAME (new inputs go to a scratch folder; copy the
 # ones worth keeping). Prints, per target, the runs and the edges covered.
 #   scripts/fuzz.sh [SECONDS]                 default 60, the parsers without LibTorch
-#   STEPER_FUZZ_TORCH=ON scripts/fuzz.sh 60   also safetensors, config.json and experiment configs
+#   STEPER_FUZZ_TORCH=ON scripts/fuzz.sh 60   also safetensors, config.json, experiment configs and
+#                                             raw HTTP requests to a running steper serve
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}

@@ -41,6 +41,9 @@ expect 2 "--steps" -- "$steper" train --data x --init y --out "$work/o" --steps 
 # A file where a folder goes is the caller's mistake.
 printf 'x' > "$work/afile"
 expect 2 "Not a directory" -- "$steper" -q world --out "$work/afile" --entities 40
+printf '{"id":"q1","question":"Q?","answers":["a"],"strategy":"ircot","steps":[],"prediction":"a","stop":"answer"}\n' > "$work/one.jsonl"
+mkdir -p "$work/adir"
+expect 2 "adir: exists and is not a regular file" -- "$steper" eval --traces "$work/one.jsonl" --questions "$work/q.jsonl" --json "$work/adir"
 # A second writer of an output waits for nobody: it stops, naming the output.
 flock "$work/t.jsonl.lock" sleep 5 &
 holder=$!
