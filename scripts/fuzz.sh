@@ -4,6 +4,7 @@
 # corpus in fuzz/corpus/NAME (new inputs go to a scratch folder; copy the
 # ones worth keeping). Prints, per target, the runs and the edges covered.
 #   scripts/fuzz.sh [SECONDS]                 default 60, the parsers without LibTorch
+#   STEPER_FUZZ_SEED=0 scripts/fuzz.sh 60     a random seed (default 1: a run repeats, as CI needs)
 #   STEPER_FUZZ_TORCH=ON scripts/fuzz.sh 60   also safetensors, config.json, experiment configs and
 #                                             raw HTTP requests to a running steper serve
 set -euo pipefail
@@ -19,7 +20,7 @@ status=0
 for fuzzer in "$build"/fuzz/*_fuzz; do
   name=$(basename "$fuzzer")
   mkdir -p "$scratch/$name" "fuzz/corpus/$name"
-  if ! (cd "$scratch" && ASAN_OPTIONS=detect_leaks=1 "$OLDPWD/$fuzzer" -max_total_time="$seconds" -print_final_stats=1 \
+  if ! (cd "$scratch" && ASAN_OPTIONS=detect_leaks=1 "$OLDPWD/$fuzzer" -max_total_time="$seconds" -seed="${STEPER_FUZZ_SEED:-1}" -print_final_stats=1 \
         -rss_limit_mb=4096 "$name" "$OLDPWD/fuzz/corpus/$name" > "$name.log" 2>&1); then
     echo "$name: FAILED (crash input and log in $build/fuzz-failures/$name)"
     mkdir -p "$build/fuzz-failures/$name"

@@ -158,8 +158,13 @@ StepwiseStats build_stepwise(const std::string& traces_path, const std::string& 
       if (first) run = t.run;
       first = false;
       if (t.run != run) {
+        // A file where some traces carry the run record and some do not
+        // mixes `steper run`'s output with traces written elsewhere.
+        const bool mixed = t.run.is_null() != run.is_null();
         throw InputError(traces.records().where() + ": trace '" + t.id + "' comes from another run than the file's first trace" +
-                         "\n  hint: cut each run's traces file on its own");
+                         (mixed ? " (one carries the run record, the other does not)" : "") +
+                         "\n  hint: cut each run's traces file on its own" +
+                         (mixed ? "; traces without a record need --corpus and the run's flags" : ""));
       }
       for (const auto& s : t.steps) {
         for (const auto& id : s.retrieved) passages.emplace(id, retrieve::Hit{});

@@ -89,7 +89,9 @@ Weighting parse_weighting(const std::string& name) {
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (names[i] == name) return static_cast<Weighting>(i);
   }
-  throw InputError("unknown weighting '" + name + "'; use difficulty, floor, uniform or none");
+  std::string known;
+  for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+  throw InputError("unknown weighting '" + name + "'; use " + known);
 }
 
 const std::string& weighting_name(Weighting w) { return weighting_names().at(static_cast<std::size_t>(w)); }

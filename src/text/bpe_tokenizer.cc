@@ -92,13 +92,26 @@ NormalForm read_normalizer(const json& j, const std::string& path) {
   return form;
 }
 
+// A token id read from the file: an integer from 0 to 2^24 (the largest
+// vocabulary steper's models hold). A float id once reached a cast to int
+// that UBSan flagged (tokenizer_json_fuzz); a huge one would size the
+// vocabulary to billions of pieces.
+int token_id_in(const json& v, const std::string& path, const std::string& what) {
+  constexpr std::int64_t kMaxId = 1 << 24;
+  if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxId)
+                                                         : (v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > kMaxId))) {
+    throw InputError(path + ": " + what + ": the id " + v.dump() + " is not an integer from 0 to " + std::to_string(kMaxId));
+  }
+  return static_cast<int>(v.get<std::int64_t>());
+}
+
 class BpeTokenizer final : public Tokenizer {
  public:
   BpeTokenizer(const json& j, const std::string& path) {
     const json& model = j.at("model");
     if (model.value("type", "") != "BPE") throw InputError(path + ": model.type is not \"BPE\"");
     for (const auto& [piece, id] : model.at("vocab").items()) {
-      int i = id.get<int>();
+      const int i = token_id_in(id, path, "model.vocab['" + piece + "']");
       vocab_[piece] = i;
       if (static_cast<std::size_t>(i) >= pieces_.size()) pieces_.resize(static_cast<std::size_t>(i) + 1);
       pieces_[static_cast<std::size_t>(i)] = piece;
@@ -123,10 +136,10 @@ class BpeTokenizer final : public Tokenizer {
     normal_form_ = read_normalizer(j, path);
     if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
       for (const auto& t : j["added_tokens"]) {
-        AddedToken a{t.at("content").get<std::string>(), t.at("id").get<int>(), t.value("lstrip", false),
-                     t.value("rstrip", false), t.value("single_word", false)};
+        AddedToken a{t.at("content").get<std::string>(), 0, t.value("lstrip", false), t.value("rstrip", false),
+                     t.value("single_word", false)};
         if (a.content.empty()) continue;
-        if (a.id < 0) throw InputError(path + ": added token '" + a.content + "' has a negative id");
+        a.id = token_id_in(t.at("id"), path, "added token '" + a.content + "'");
         if (static_cast<std::size_t>(a.id) >= pieces_.size()) pieces_.resize(static_cast<std::size_t>(a.id) + 1);
         pieces_[static_cast<std::size_t>(a.id)] = a.content;
         added_ids_.emplace(a.id, a.content);

@@ -361,7 +361,8 @@ Value attribute_of(const Value& v, const std::string& path) {
     std::size_t dot = path.find('.', start);
     std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     const Value* next = cur.find(part);
-    if (!next && cur.type == Value::Type::list && !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit)) {
+    // An index of more than 18 digits is past any list (and past stoul).
+    if (!next && cur.type == Value::Type::list && !part.empty() && part.size() <= 18 && std::all_of(part.begin(), part.end(), ::isdigit)) {
       std::size_t i = std::stoul(part);
       cur = i < cur.list->size() ? (*cur.list)[i] : Value::undefined(part);
     } else {

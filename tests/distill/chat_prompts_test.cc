@@ -186,6 +186,23 @@ TEST(RunRecord, StepwiseCutsThePromptsTheRunSentFromItsRecordAlone) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("max_passages 4 against 3"), std::string::npos) << e.what();
   }
+
+  // A trace without a record (written elsewhere) among recorded ones is
+  // refused with a hint at what such traces need.
+  {
+    data::json bare = data::json::parse(testing::read_file(dir / "t.jsonl").substr(0, testing::read_file(dir / "t.jsonl").find('\n')));
+    bare.erase("run");
+    bare["id"] = "bare";
+    io::JsonlWriter append(dir / "t.jsonl", io::JsonlWriter::Mode::append);
+    append.write(bare);
+  }
+  try {
+    build_stepwise(dir / "t.jsonl", dir / "q.jsonl", "", dir / "s4.jsonl", o);
+    FAIL() << "a trace without a run record was mixed in";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("one carries the run record, the other does not"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("need --corpus"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -102,6 +102,15 @@ TEST(ChatTemplate, RefusesWhatItCannotRenderNamingTheConstructAndLine) {
 
   e = error_of([] { ChatTemplate("{{ raise_exception('roles must alternate') }}").render(ordered_json::array()); });
   EXPECT_NE(e.find("roles must alternate"), std::string::npos) << e;
+
+  // Numbers past int64, as a literal or an index, are the template's error
+  // (chat_template_fuzz found the index escaping as std::out_of_range).
+  for (const char* source : {"{{ messages.99999999999999999999 }}", "{{ 99999999999999999999 }}"}) {
+    e = error_of([&] { ChatTemplate(source).render(ordered_json::array()); });
+    EXPECT_NE(e.find("number '99999999999999999999' is out of range"), std::string::npos) << source << ": " << e;
+  }
+  jinja::Template huge_index("{{ xs | map(attribute='99999999999999999999') | list | length }}", "t");
+  EXPECT_EQ(huge_index.render(ordered_json{{"xs", ordered_json::parse("[[1], [2]]")}}, {}, jinja::Limits{}), "2");
 }
 
 TEST(ChatTemplate, ContinueFinalMessageEndsAtTheMessageAndExcludesAGenerationPrompt) {

@@ -162,6 +162,19 @@ TEST(BpeTokenizer, BadFilesAreRefusedWithTheirName) {
   testing::write_file(dir / "t.json", "{not json");
   EXPECT_THROW(load_tokenizer(dir / "t.json"), InputError);
   EXPECT_THROW(load_tokenizer(dir / "nothing-here"), InputError);
+  // Ids that are not integers from 0 to 2^24, in the vocabulary or among the
+  // added tokens (tokenizer_json_fuzz found a float id cast to int).
+  for (const char* bad : {R"("vocab": {"a": 2e43}, "merges": [])", R"("vocab": {"a": -1}, "merges": [])",
+                          R"("vocab": {"a": 4294967296}, "merges": [])",
+                          R"("vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": 1.5, "content": "<s>"}], "x": {)"}) {
+    testing::write_file(dir / "ids.json", std::string(R"({"pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE", )") + bad + "}}");
+    try {
+      load_tokenizer(dir / "ids.json");
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("is not an integer from 0 to 16777216"), std::string::npos) << bad << ": " << e.what();
+    }
+  }
 }
 
 TEST(SentencePiece, TrainsLoadsAndRoundTripsUnicode) {
