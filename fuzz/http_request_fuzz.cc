@@ -19,6 +19,7 @@
 #include "steper/lm.h"
 #include "steper/model.h"
 #include "steper/serve.h"
+#include "small_model.h"
 
 namespace {
 
@@ -32,14 +33,8 @@ struct Running {
 const Running& running() {
   static const Running r = [] {
     const std::string dir = "/tmp/steper-fuzz-serve-" + std::to_string(::getpid());
-    steper::model::ModelConfig c;
+    steper::model::ModelConfig c = steper::testing::small_model_config();
     c.vocab_size = 560;  // gpt2_small.json's 557 tokens, and a few more
-    c.hidden_size = 32;
-    c.intermediate_size = 64;
-    c.num_hidden_layers = 1;
-    c.num_attention_heads = 4;
-    c.num_key_value_heads = 2;
-    c.max_position_embeddings = 64;
     steper::model::CausalLM lm(c);
     std::filesystem::create_directories(dir);
     std::filesystem::copy_file(STEPER_FUZZ_TOKENIZER, dir + "/tokenizer.json", std::filesystem::copy_options::overwrite_existing);
