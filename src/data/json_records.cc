@@ -89,21 +89,35 @@ void JsonRecords::seek(std::uint64_t offset, std::uint64_t line) {
 }
 
 // One line, at most max_record_bytes() of it: a longer one is skipped to
-// its end (the reader stays usable) and refused.
+// its end (the reader stays usable) and refused. Read a piece at a time
+// with istream::getline, which scans the stream's buffer for the newline:
+// a byte at a time, reading cost four times std::getline's.
 bool JsonRecords::read_line(std::string& line) {
   line.clear();
   const std::uint64_t limit = g_max_record_bytes, start = line_;
-  bool over = false;
-  for (int c; (c = get()) != '\n';) {
-    if (c == EOF) {
-      if (in_.bad()) throw RuntimeError(path_ + ": read error after byte " + std::to_string(bytes_read_));
-      if (line.empty() && !over) return false;
+  std::uint64_t length = 0;
+  char piece[1 << 16];
+  for (;;) {
+    in_.getline(piece, sizeof piece);
+    const std::uint64_t got = static_cast<std::uint64_t>(in_.gcount());
+    bytes_read_ += got;
+    const bool ended = !in_.fail() && !in_.eof();  // the newline was read (and counted in gcount)
+    const std::uint64_t stored = ended ? got - 1 : got;
+    length += stored;
+    if (length <= limit) line.append(piece, stored);
+    if (ended) {
+      ++line_;
       break;
     }
-    if (line.size() >= limit) over = true;
-    if (!over) line.push_back(static_cast<char>(c));
+    if (in_.bad()) throw RuntimeError(path_ + ": read error after byte " + std::to_string(bytes_read_));
+    if (in_.eof()) {
+      in_.clear(std::ios::eofbit);  // keep eof, drop the failbit an empty last read sets
+      if (got == 0 && length == 0) return false;
+      break;
+    }
+    in_.clear();  // the piece was full: the line goes on
   }
-  if (over) {
+  if (length > limit) {
     record_line_ = start;
     throw InputError(too_long(path_, start));
   }

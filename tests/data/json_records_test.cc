@@ -74,6 +74,27 @@ TEST(JsonRecords, RecordsOverTheLimitAreRefusedWithTheirLine) {
   EXPECT_EQ(read_all(dir / "c.jsonl").size(), 3u);
 }
 
+// Lines are read in 64 KiB pieces: a record across several, and one that
+// ends exactly at a piece's edge, come whole, with their lines and offsets.
+TEST(JsonRecords, LongRecordsAcrossReadPiecesComeWhole) {
+  TempDir dir;
+  const std::string a = "{\"t\":\"" + std::string(200000, 'a') + "\"}";
+  const std::string b = "{\"t\":\"" + std::string((1 << 16) - 1 - 8, 'b') + "\"}";  // 65535 bytes: one full piece
+  write_file(dir / "long.jsonl", a + "\n" + b + "\n{\"t\":\"c\"}");
+  JsonRecords r(dir / "long.jsonl");
+  json j;
+  ASSERT_TRUE(r.next(j));
+  EXPECT_EQ(j["t"].get<std::string>().size(), 200000u);
+  ASSERT_TRUE(r.next(j));
+  EXPECT_EQ(j["t"].get<std::string>().size(), b.size() - 8);
+  EXPECT_EQ(r.line(), 2u);
+  EXPECT_EQ(r.bytes_read(), a.size() + b.size() + 2);
+  ASSERT_TRUE(r.next(j));
+  EXPECT_EQ(j["t"], "c");
+  EXPECT_EQ(r.line(), 3u);
+  EXPECT_FALSE(r.next(j));
+}
+
 TEST(JsonRecords, SplitsTopLevelArrayTrackingLines) {
   TempDir dir;
   // Brackets, commas and escaped quotes inside strings must not end an element.
