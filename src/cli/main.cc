@@ -53,15 +53,20 @@ double TextReader::fraction() const {
 // need more (positive, a range) add their own check.
 void refuse_bad_numbers(CLI::App& app) {
   // CLI11 2.1 reads 99999999999999999999 as the largest int64 without a word.
-  static const CLI::Validator whole_in_range(
-      [](std::string& s) -> std::string {
-        errno = 0;
-        char* end = nullptr;
-        std::strtoll(s.c_str(), &end, 10);
-        if (end != s.c_str() && errno == ERANGE) return "'" + s + "' is too large";
-        return "";
-      },
-      "", "IN_RANGE");
+  // Signed options are checked against int64's range, unsigned against uint64's.
+  auto in_range = [](bool is_unsigned) {
+    return CLI::Validator(
+        [is_unsigned](std::string& s) -> std::string {
+          errno = 0;
+          char* end = nullptr;
+          if (is_unsigned) std::strtoull(s.c_str(), &end, 10);
+          else std::strtoll(s.c_str(), &end, 10);
+          if (end != s.c_str() && errno == ERANGE) return "'" + s + "' is too large";
+          return "";
+        },
+        "", "IN_RANGE");
+  };
+  static const CLI::Validator signed_in_range = in_range(false), unsigned_in_range = in_range(true);
   static const CLI::Validator finite_non_negative(
       [](std::string& s) -> std::string {
         char* end = nullptr;
@@ -74,8 +79,8 @@ void refuse_bad_numbers(CLI::App& app) {
       "", "FINITE");
   for (CLI::Option* o : app.get_options()) {
     const std::string type = o->get_type_name();
-    const bool whole = type.rfind("INT", 0) == 0 || type.rfind("UINT", 0) == 0;
-    if (whole) o->check(whole_in_range);
+    const bool is_unsigned = type.rfind("UINT", 0) == 0, whole = is_unsigned || type.rfind("INT", 0) == 0;
+    if (whole) o->check(is_unsigned ? unsigned_in_range : signed_in_range);
     if (whole || type.rfind("FLOAT", 0) == 0) o->check(finite_non_negative);
   }
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) refuse_bad_numbers(*sub);

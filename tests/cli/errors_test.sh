@@ -38,6 +38,9 @@ expect 2 "--lr: 'nan' is not a finite number" -- "$steper" train --data x --init
 expect 2 "--weight-lr: 'inf' is not a finite number" -- "$steper" train --data x --init y --out "$work/o" --weight-lr inf
 expect 2 "--steps" -- "$steper" train --data x --init y --out "$work/o" --steps 2.5
 expect 2 "--steps" -- "$steper" train --data x --init y --out "$work/o" --steps 99999999999999999999
+"$steper" -q world --seed 18446744073709551615 --entities 40 --out "$work/wseed" > /dev/null 2>&1 ||
+  fail "an unsigned flag must take the largest uint64"
+expect 2 "--seed: '99999999999999999999' is too large" -- "$steper" -q world --seed 99999999999999999999 --out "$work/wseed2"
 # A file where a folder goes is the caller's mistake.
 printf 'x' > "$work/afile"
 expect 2 "Not a directory" -- "$steper" -q world --out "$work/afile" --entities 40
