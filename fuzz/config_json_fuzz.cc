@@ -2,19 +2,16 @@
 // InputError naming the field; never a crash or a wrapped number.
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "steper/error.h"
+#include "steper/io.h"
 #include "steper/model_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/steper-fuzz-config-" + std::to_string(::getpid()) + ".json";
-  if (FILE* f = std::fopen(path.c_str(), "wb")) {
-    std::fwrite(data, 1, size, f);
-    std::fclose(f);
-  }
+  steper::io::write_atomic(path, {reinterpret_cast<const char*>(data), size});
   try {
     const steper::model::ModelConfig c = steper::model::read_model_config(path);
     c.validate();  // what read accepts must be a model steper can build

@@ -2,17 +2,14 @@
 // records or an InputError, never a crash, a hang or another exception.
 #include <unistd.h>
 
-#include <cstdio>
 #include <string>
 
 #include "steper/data.h"
+#include "steper/io.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/steper-fuzz-records-" + std::to_string(::getpid());
-  if (FILE* f = std::fopen(path.c_str(), "wb")) {
-    std::fwrite(data, 1, size, f);
-    std::fclose(f);
-  }
+  steper::io::write_atomic(path, {reinterpret_cast<const char*>(data), size});
   try {
     steper::data::JsonRecords records(path);
     steper::data::json j;

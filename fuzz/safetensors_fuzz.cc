@@ -2,17 +2,14 @@
 // tensors then read in bounds) or be refused with an InputError.
 #include <unistd.h>
 
-#include <cstdio>
 #include <string>
 
+#include "steper/io.h"
 #include "steper/model.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/steper-fuzz-st-" + std::to_string(::getpid());
-  if (FILE* f = std::fopen(path.c_str(), "wb")) {
-    std::fwrite(data, 1, size, f);
-    std::fclose(f);
-  }
+  steper::io::write_atomic(path, {reinterpret_cast<const char*>(data), size});
   try {
     steper::model::SafetensorsFile file(path);
     volatile unsigned sum = 0;
