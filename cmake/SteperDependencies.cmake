@@ -39,3 +39,6 @@ pkg_check_modules(sentencepiece REQUIRED IMPORTED_TARGET sentencepiece)
 # cpp-httplib: Debian builds it as a shared library with TLS, zlib and brotli;
 # its pkg-config file carries the matching definitions.
 pkg_check_modules(httplib REQUIRED IMPORTED_TARGET cpp-httplib)
+
+# zlib: the trace viewer embeds its bulk (steps, passages) gzip-compressed.
+find_package(ZLIB REQUIRED)

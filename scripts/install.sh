@@ -12,11 +12,15 @@ packages=(
   libxapian-dev xapian-tools                       # BM25 index, xapian-tcpsrv remote shards
   nlohmann-json3-dev libcpp-httplib-dev libcli11-dev libsentencepiece-dev
   libicu-dev                                       # NFC normalisation (Qwen's tokenizer.json)
+  zlib1g-dev                                       # the trace viewer's compressed page
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev                         # the fuzzing run (scripts/fuzz.sh: libFuzzer)
   python3 python3-torch python3-jinja2             # test scripts: PyTorch for the model parity test and benchmarks,
                                                    # jinja2 for the chat-template parity test
+  chromium                                         # the viewer's browser test (headless)
 )
+# Node and npm run the browser test; Debian's own where none is installed.
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -28,6 +32,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# puppeteer-core, pinned by tests/view/package-lock.json, drives Debian's
+# Chromium in the viewer's test (it downloads no browser of its own).
+if [ ! -d tests/view/node_modules/puppeteer-core ] || [ tests/view/package-lock.json -nt tests/view/node_modules/.package-lock.json ]; then
+  (cd tests/view && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 build=${STEPER_BUILD_DIR:-build}

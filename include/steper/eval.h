@@ -60,6 +60,8 @@ struct SupportingPassages {
   bool by_id = false;
 };
 SupportingPassages supporting_passages(const data::Question& q);
+// The hops a question needs: its distinct supporting passages (0: unknown).
+std::size_t hop_count(const data::Question& q);
 
 }  // namespace steper::eval
 

@@ -37,6 +37,7 @@ void add_serve_command(CLI::App& app, const Global& global);
 void add_stepwise_command(CLI::App& app, const Global& global);
 void add_train_command(CLI::App& app, const Global& global);
 void add_demo_command(CLI::App& app, const Global& global);
+void add_view_command(CLI::App& app, const Global& global);
 
 // How a command names its language model: a local folder or remote URLs.
 struct ModelArgs {

@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
   add_stepwise_command(app, global);
   add_train_command(app, global);
   add_demo_command(app, global);
+  add_view_command(app, global);
   refuse_bad_numbers(app);
 
   try {

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <set>
 #include <stdexcept>
 
 #include "steper/eval.h"
@@ -72,6 +73,11 @@ std::size_t RetrievalRecall::questions(const std::string& type) const {
 SupportingPassages supporting_passages(const data::Question& q) {
   if (!q.supporting_ids.empty()) return {q.supporting_ids, true};
   return {q.supporting_titles, false};
+}
+
+std::size_t hop_count(const data::Question& q) {
+  const auto names = supporting_passages(q).names;
+  return std::set<std::string>(names.begin(), names.end()).size();
 }
 
 }  // namespace steper::eval

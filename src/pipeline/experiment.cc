@@ -271,13 +271,16 @@ ExperimentResult Experiment::run() {
     model_stage[id] = "train-" + id;
   }
   Scores scores;
+  Report::ViewerInputs test_runs{"", {}, corpus_};
   for (const auto& [split, file] : {std::pair<std::string, std::string>{"dev", dev_}, {"test", test_}}) {
     const std::string qfile = questions_stage(split, file, c_.eval_questions);
     const auto questions = data::read_questions(qfile);
     for (const auto& m : methods()) {
       const std::string traces_path = run_stage(m.id + "-" + split, model_dirs[m.id], qfile, {model_stage[m.id], "questions-" + split, "index"});
       scores.add(m.id, split, questions, traces_path);
+      if (split == "test") test_runs.traces[m.id] = traces_path;
     }
+    if (split == "test") test_runs.questions = qfile;
   }
 
   Report report(c_, out_, training, scores, model_dirs);
@@ -285,7 +288,7 @@ ExperimentResult Experiment::run() {
   result.metrics = report.metrics();
   result.table = report.table();
   result.report_dir = path("report");
-  report.write(path("report"));
+  report.write(path("report"), test_runs);
   say("report: " + path("report") + " (" + std::to_string(static_cast<int>(seconds_since(t0))) + " s this run)");
   return result;
 }

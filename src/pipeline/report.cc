@@ -10,6 +10,7 @@
 #include "steper/error.h"
 #include "steper/io.h"
 #include "steper/model_config.h"
+#include "steper/view.h"
 #include "svg_chart.h"
 
 namespace steper::pipeline {
@@ -83,18 +84,21 @@ std::vector<std::pair<double, double>> metric_series(const std::string& path, co
   return {by_step.begin(), by_step.end()};
 }
 
-// A moving mean over the last `window` defined values, for noisy per-batch losses.
-std::vector<std::pair<double, double>> smooth(std::vector<std::pair<double, double>> points, std::size_t window) {
+// A moving mean over the last `window` defined values, for noisy per-batch
+// losses. Steps where a stage had no sample (NaN) are left out, so the line
+// runs on across them instead of breaking.
+std::vector<std::pair<double, double>> smooth(const std::vector<std::pair<double, double>>& points, std::size_t window) {
+  std::vector<std::pair<double, double>> out;
   std::vector<double> recent;
-  for (auto& [x, y] : points) {
+  for (const auto& [x, y] : points) {
     if (!std::isfinite(y)) continue;
     recent.push_back(y);
     if (recent.size() > window) recent.erase(recent.begin());
     double s = 0;
     for (double r : recent) s += r;
-    y = s / static_cast<double>(recent.size());
+    out.emplace_back(x, s / static_cast<double>(recent.size()));
   }
-  return points;
+  return out;
 }
 
 // Each stage's share of the summed weights at fractions of training, from a
@@ -170,7 +174,7 @@ void Scores::add(const std::string& method, const std::string& split, const std:
   std::map<std::string, double> acc;
   auto report = eval::evaluate_traces(questions, traces_path, [&](const eval::ScoredRun& r) {
     acc[r.question->id] = r.scores.acc;
-    const std::size_t h = r.question->supporting_ids.size();
+    const std::size_t h = eval::hop_count(*r.question);
     if (h == 0) return;
     Sums& s = hops[h];
     ++s.n;
@@ -284,27 +288,32 @@ std::string Report::table() const {
   return t;
 }
 
-void Report::write(const std::string& dir) const {
-  std::filesystem::create_directories(dir);
-  write_text(dir + "/metrics.json", metrics_.dump(2) + "\n");
-  write_text(dir + "/metrics.md", "# " + metrics_["experiment"].get<std::string>() + " (seed " + std::to_string(metrics_["seed"].get<std::uint64_t>()) +
-                                      ")\n\nEM / F1 / Acc in %; fine-tuning is wall time on this machine.\n\n" + table());
-
+std::vector<Report::Plot> Report::plots() const {
+  std::vector<Plot> out;
   // Per-stage losses and weights of the difficulty-aware student over training.
   const std::string m = out_dir_ + "/students/steper_difficulty/metrics.jsonl";
   std::vector<Series> losses, weights;
+  std::size_t logged = 0;
   for (const auto& stage : distill::stage_names()) {
-    losses.push_back({stage, smooth(metric_series(m, "loss_" + stage), 20)});
+    auto series = metric_series(m, "loss_" + stage);
+    logged = std::max(logged, series.size());
+    losses.push_back({stage, smooth(std::move(series), kLossWindow)});
     weights.push_back({stage, metric_series(m, "weight_" + stage)});
   }
-  write_text(dir + "/stage_losses.svg", line_chart("StepER (difficulty-aware): per-stage loss (mean of 20 batches)", "step", "loss", losses));
-  write_text(dir + "/stage_weights.svg", line_chart("StepER (difficulty-aware): stage weights 1/(2 sigma^2)", "step", "weight", weights));
+  // The title says the smoothing the run had: a run shorter than the
+  // window is averaged over all its steps so far.
+  const std::string window = logged >= kLossWindow ? "mean of the last " + std::to_string(kLossWindow) + " logged steps"
+                                                   : "running mean over the run's " + std::to_string(logged) + " logged steps";
+  out.push_back({"stage_losses.svg", "StepER (difficulty-aware): per-stage loss, " + window,
+                 line_chart("StepER (difficulty-aware): per-stage loss, " + window, "step", "loss", losses)});
+  out.push_back({"stage_weights.svg", "StepER (difficulty-aware): stage weights 1/(2 sigma^2)",
+                 line_chart("StepER (difficulty-aware): stage weights 1/(2 sigma^2)", "step", "weight", weights)});
   const std::string fm = out_dir_ + "/students/steper_floor/metrics.jsonl";
   if (std::filesystem::exists(fm)) {
     std::vector<Series> floor_weights;
     for (const auto& stage : distill::stage_names()) floor_weights.push_back({stage, metric_series(fm, "weight_" + stage)});
-    write_text(dir + "/stage_weights_floor.svg",
-               line_chart("StepER (sigma^2 floor): stage weights, summing to 1", "step", "weight", floor_weights));
+    out.push_back({"stage_weights_floor.svg", "StepER (sigma^2 floor): stage weights, summing to 1",
+                   line_chart("StepER (sigma^2 floor): stage weights, summing to 1", "step", "weight", floor_weights)});
   }
 
   std::vector<std::string> labels;
@@ -318,7 +327,10 @@ void Report::write(const std::string& dir) const {
     }
     by_metric.push_back(g);
   }
-  write_text(dir + "/accuracy_by_method.svg", bar_chart("Test split: EM, F1 and Acc by method", "%", labels, by_metric, 100));
+  const json& any_test = metrics_["methods"].empty() ? json() : at_path(metrics_["methods"][0], {"test", "overall", "questions"});
+  const std::string n = any_test.is_number() ? " (" + std::to_string(any_test.get<std::size_t>()) + " questions)" : "";
+  out.push_back({"accuracy_by_method.svg", "Test split: EM, F1 and Acc by method" + n,
+                 bar_chart("Test split: EM, F1 and Acc by method" + n, "%", labels, by_metric, 100)});
 
   std::set<int> hop_counts;
   for (const auto& row : metrics_["methods"]) {
@@ -329,11 +341,48 @@ void Report::write(const std::string& dir) const {
     BarGroup g{std::to_string(h) + " hops", {}};
     for (const auto& row : metrics_["methods"]) {
       const json& v = at_path(at_path(row, {"test", "by_hops"}), {std::to_string(h).c_str(), "acc"});
+      if (g.label.find('(') == std::string::npos) {
+        const json& q = at_path(at_path(row, {"test", "by_hops"}), {std::to_string(h).c_str(), "questions"});
+        if (q.is_number()) g.label += " (" + std::to_string(q.get<std::size_t>()) + ")";
+      }
       g.values.push_back(v.is_number() ? 100 * v.get<double>() : std::nan(""));
     }
     by_hops.push_back(g);
   }
-  write_text(dir + "/accuracy_by_hops.svg", bar_chart("Test split: Acc by number of hops", "Acc %", labels, by_hops, 100));
+  out.push_back({"accuracy_by_hops.svg", "Test split: Acc by number of hops (questions)",
+                 bar_chart("Test split: Acc by number of hops (questions)", "Acc %", labels, by_hops, 100)});
+  return out;
+}
+
+void Report::write(const std::string& dir, const ViewerInputs& test) const {
+  std::filesystem::create_directories(dir);
+  write_text(dir + "/metrics.json", metrics_.dump(2) + "\n");
+  write_text(dir + "/metrics.md", "# " + metrics_["experiment"].get<std::string>() + " (seed " + std::to_string(metrics_["seed"].get<std::uint64_t>()) +
+                                      ")\n\nEM / F1 / Acc in %; fine-tuning is wall time on this machine.\n\n" + table());
+  const std::vector<Plot> figures = plots();
+  for (const auto& p : figures) write_text(dir + "/" + p.file, p.svg);
+  if (test.traces.empty()) return;
+
+  // index.html: the viewer over every method's test traces, with the plots
+  // and the paired intervals.
+  view::ViewOptions o;
+  o.title = metrics_["experiment"].get<std::string>() + " (seed " + std::to_string(metrics_["seed"].get<std::uint64_t>()) + "): test traces";
+  o.corpus = test.corpus;
+  for (const auto& p : figures) o.figures.push_back({p.title, p.svg});
+  if (!metrics_["comparisons"].empty()) {
+    view::Table t{"Paired differences in Acc (points), with 95% bootstrap intervals over the questions", {"Comparison", "Dev", "Test"}, {}};
+    for (const auto& c : metrics_["comparisons"]) {
+      t.rows.push_back({label_of(metrics_, c["a"]) + " − " + label_of(metrics_, c["b"]), interval(c.value("dev", json())),
+                        interval(c.value("test", json()))});
+    }
+    o.tables.push_back(std::move(t));
+  }
+  std::vector<view::MethodTraces> methods_traces;
+  for (const auto& m : methods()) {
+    auto it = test.traces.find(m.id);
+    if (it != test.traces.end()) methods_traces.push_back({m.id, m.label, it->second});
+  }
+  view::write_view(data::read_questions(test.questions), methods_traces, o, dir + "/index.html");
 }
 
 }  // namespace steper::pipeline

@@ -54,10 +54,26 @@ class Report {
   const data::json& metrics() const { return metrics_; }
   // The comparison (Markdown): overall, then test accuracy by type and hops.
   std::string table() const;
-  // config.json, metrics.json, metrics.md and the SVG plots.
-  void write(const std::string& dir) const;
+  // What the report's trace viewer (index.html) shows: the test questions,
+  // each method's test traces by method id, and the corpus for passages.
+  struct ViewerInputs {
+    std::string questions;
+    std::map<std::string, std::string> traces;
+    std::string corpus;
+  };
+  // metrics.json, metrics.md, the SVG plots and, when `test` names traces,
+  // index.html: the viewer with the plots and paired intervals.
+  void write(const std::string& dir, const ViewerInputs& test = {}) const;
+
+  // Losses are smoothed over this many logged steps.
+  static constexpr std::size_t kLossWindow = 20;
 
  private:
+  struct Plot {
+    std::string file, title, svg;
+  };
+  std::vector<Plot> plots() const;
+
   std::string out_dir_;
   data::json metrics_;
 };

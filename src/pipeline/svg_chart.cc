@@ -10,6 +10,11 @@ namespace {
 
 constexpr double kWidth = 720, kHeight = 400, kLeft = 70, kRight = 190, kTop = 40, kBottom = 50;
 const char* const kColors[] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#b07aa1", "#9c755f", "#bab0ac"};
+// Lines that coincide (two stage weights equal all run long) must still
+// each be seen: every series has its own dash pattern and marker shape, and
+// later ones are drawn thinner on top.
+const char* const kDashes[] = {"", "7 4", "2 3", "10 3 2 3"};
+enum class Marker { circle, square, triangle, diamond };
 
 std::string escape(const std::string& s) {
   std::string out;
@@ -29,6 +34,23 @@ std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
+}
+
+std::string marker(std::size_t series, double x, double y) {
+  const std::string c = kColors[series % 8];
+  switch (static_cast<Marker>(series % 4)) {
+    case Marker::circle:
+      return "<circle cx=\"" + fmt("%.1f", x) + "\" cy=\"" + fmt("%.1f", y) + "\" r=\"4\" fill=\"none\" stroke=\"" + c + "\" stroke-width=\"1.5\"/>\n";
+    case Marker::square:
+      return "<rect x=\"" + fmt("%.1f", x - 3) + "\" y=\"" + fmt("%.1f", y - 3) + "\" width=\"6\" height=\"6\" fill=\"" + c + "\"/>\n";
+    case Marker::triangle:
+      return "<path d=\"M" + fmt("%.1f", x) + "," + fmt("%.1f", y - 4) + " L" + fmt("%.1f", x + 4) + "," + fmt("%.1f", y + 3) + " L" + fmt("%.1f", x - 4) +
+             "," + fmt("%.1f", y + 3) + " Z\" fill=\"" + c + "\"/>\n";
+    case Marker::diamond:
+      return "<path d=\"M" + fmt("%.1f", x) + "," + fmt("%.1f", y - 4) + " L" + fmt("%.1f", x + 4) + "," + fmt("%.1f", y) + " L" + fmt("%.1f", x) + "," +
+             fmt("%.1f", y + 4) + " L" + fmt("%.1f", x - 4) + "," + fmt("%.1f", y) + " Z\" fill=\"none\" stroke=\"" + c + "\" stroke-width=\"1.5\"/>\n";
+  }
+  return "";
 }
 
 // A "nice" tick step for a range: 1, 2 or 5 times a power of ten.
@@ -67,15 +89,26 @@ std::string y_axis(double lo, double hi, const std::string& label, std::string* 
   return s;
 }
 
-std::string legend(const std::vector<std::string>& names) {
+// The legend: a swatch per bar series, or a line sample with its dash and
+// marker per line series.
+std::string legend(const std::vector<std::string>& names, bool lines = false) {
   std::string s;
   for (std::size_t i = 0; i < names.size(); ++i) {
-    const double y = kTop + 10 + 20 * static_cast<double>(i);
-    s += "<rect x=\"" + fmt("%.1f", kWidth - kRight + 14) + "\" y=\"" + fmt("%.1f", y - 9) + "\" width=\"12\" height=\"12\" fill=\"" +
-         kColors[i % 8] + "\"/>\n";
-    s += "<text x=\"" + fmt("%.1f", kWidth - kRight + 32) + "\" y=\"" + fmt("%.1f", y + 1) + "\">" + escape(names[i]) + "</text>\n";
+    const double y = kTop + 10 + 20 * static_cast<double>(i), x = kWidth - kRight + 14;
+    if (lines) {
+      s += "<line x1=\"" + fmt("%.1f", x) + "\" x2=\"" + fmt("%.1f", x + 26) + "\" y1=\"" + fmt("%.1f", y - 3) + "\" y2=\"" + fmt("%.1f", y - 3) +
+           "\" stroke=\"" + kColors[i % 8] + "\" stroke-width=\"2\" stroke-dasharray=\"" + kDashes[i % 4] + "\"/>\n" + marker(i, x + 13, y - 3);
+    } else {
+      s += "<rect x=\"" + fmt("%.1f", x) + "\" y=\"" + fmt("%.1f", y - 9) + "\" width=\"12\" height=\"12\" fill=\"" + kColors[i % 8] + "\"/>\n";
+    }
+    s += "<text x=\"" + fmt("%.1f", x + (lines ? 32 : 18)) + "\" y=\"" + fmt("%.1f", y + 1) + "\">" + escape(names[i]) + "</text>\n";
   }
   return s;
+}
+
+std::string note(const std::string& text) {
+  return "<text x=\"" + fmt("%.1f", kLeft + (kWidth - kLeft - kRight) / 2) + "\" y=\"" + fmt("%.1f", kTop + (kHeight - kTop - kBottom) / 2) +
+         "\" text-anchor=\"middle\" fill=\"#555\">" + escape(text) + "</text>\n";
 }
 
 }  // namespace
@@ -90,7 +123,7 @@ std::string line_chart(const std::string& title, const std::string& x_label, con
     }
   }
   std::string svg = open_svg(title);
-  if (!std::isfinite(x0)) return svg + "<text x=\"50%\" y=\"50%\" text-anchor=\"middle\">no data</text>\n</svg>\n";
+  if (!std::isfinite(x0)) return svg + note("no data: nothing was logged") + "</svg>\n";
   if (x1 == x0) x1 = x0 + 1;
   if (y1 == y0) y1 = y0 + 1;
   const double pad = (y1 - y0) * 0.05;
@@ -106,27 +139,39 @@ std::string line_chart(const std::string& title, const std::string& x_label, con
   std::vector<std::string> names;
   for (std::size_t i = 0; i < series.size(); ++i) {
     names.push_back(series[i].name);
-    std::string d;
+    std::string d, marks;
     bool pen_up = true;
-    for (const auto& [x, y] : series[i].points) {
+    const std::size_t n = series[i].points.size(), every = std::max<std::size_t>(1, n / 10);
+    for (std::size_t k = 0; k < n; ++k) {
+      const auto [x, y] = series[i].points[k];
       if (!std::isfinite(y)) {
         pen_up = true;
         continue;
       }
-      d += (pen_up ? "M" : "L") + fmt("%.1f", kLeft + plot_w * (x - x0) / (x1 - x0)) + "," + fmt("%.1f", kTop + plot_h * (1 - (y - y0) / (y1 - y0))) + " ";
+      const double px = kLeft + plot_w * (x - x0) / (x1 - x0), py = kTop + plot_h * (1 - (y - y0) / (y1 - y0));
+      d += (pen_up ? "M" : "L") + fmt("%.1f", px) + "," + fmt("%.1f", py) + " ";
       pen_up = false;
+      // Markers at about ten points per line, offset per series so that
+      // coinciding lines show each one's.
+      if ((k + i * every / 4) % every == 0 || k + 1 == n) marks += marker(i, px, py);
     }
-    svg += "<path d=\"" + d + "\" fill=\"none\" stroke=\"" + kColors[i % 8] + "\" stroke-width=\"1.6\"/>\n";
+    const double width = std::max(1.2, 2.6 - 0.5 * static_cast<double>(i));
+    svg += "<path d=\"" + d + "\" fill=\"none\" stroke=\"" + kColors[i % 8] + "\" stroke-width=\"" + fmt("%.1f", width) + "\" stroke-dasharray=\"" +
+           kDashes[i % 4] + "\"/>\n" + marks;
   }
-  return svg + legend(names) + "</svg>\n";
+  return svg + legend(names, true) + "</svg>\n";
 }
 
 std::string bar_chart(const std::string& title, const std::string& y_label, const std::vector<std::string>& series,
                       const std::vector<BarGroup>& groups, double y_max) {
   double hi = y_max > 0 ? y_max : 0;
+  bool any = false, nonzero = false;
   for (const auto& g : groups) {
     for (double v : g.values) {
-      if (std::isfinite(v)) hi = std::max(hi, v);
+      if (!std::isfinite(v)) continue;
+      hi = std::max(hi, v);
+      any = true;
+      nonzero = nonzero || v != 0;
     }
   }
   if (hi <= 0) hi = 1;
@@ -148,6 +193,9 @@ std::string bar_chart(const std::string& title, const std::string& y_label, cons
     svg += "<text x=\"" + fmt("%.1f", gx + group_w * 0.4) + "\" y=\"" + fmt("%.1f", kHeight - kBottom + 16) + "\" text-anchor=\"middle\">" +
            escape(groups[g].label) + "</text>\n";
   }
+  // Bars of height 0 draw nothing: say so rather than show empty axes.
+  if (!any) svg += note("no data");
+  else if (!nonzero) svg += note("every value is 0");
   return svg + legend(series) + "</svg>\n";
 }
 
