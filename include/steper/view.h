@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "steper/data.h"
@@ -47,6 +48,9 @@ struct ViewOptions {
   std::size_t passage_chars = 600;
   std::vector<Figure> figures;
   std::vector<Table> tables;
+  // The disagreement shortcuts offered (A right and B wrong, and the
+  // reverse), by method id; empty: the first method against each other.
+  std::vector<std::pair<std::string, std::string>> pairs;
   // Bytes of steps and passages over which the page embeds them compressed
   // (render_page). Default: 1 MiB.
   std::size_t compress_above = std::size_t{1} << 20;
@@ -69,13 +73,13 @@ struct ViewStats {
 //             [prediction, stop, em, f1, acc, recall (-1: unknown), steps, error,
 //              gold found (1: every gold passage retrieved, 0: not, -1: no gold known)]],
 //    steps: [[query, [passage indices], sentence], ...]
-//    "figures": [{"title","svg"}], "tables": [{"title","header","rows"}]}
+//    "figures": [{"title","svg"}], "tables": [{"title","header","rows"}], "pairs": [[a, b], ...]}
 // Passages are numbered question by question (its gold passages, then those
 // each method retrieved, in order). Gold passages are the question's
 // supporting_ids, or, for questions that
 // name only titles, the retrieved passages with a supporting title. Throws
-// InputError naming the file and line for a malformed trace, or a method id
-// that repeats.
+// InputError naming the file and line for a malformed trace, a method id
+// that repeats, or a pair naming an unknown method.
 data::json view_data(const std::vector<data::Question>& questions, const std::vector<MethodTraces>& methods,
                      const ViewOptions& options, ViewStats* stats = nullptr);
 

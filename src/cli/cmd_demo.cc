@@ -67,7 +67,7 @@ void run_demo(const DemoArgs& a, const Global& g) {
     throw Interrupted(e.what());
   }
   if (bar) bar->finish(0);
-  std::printf("\n%s\nreport: %s (metrics.md, metrics.json, *.svg)\n", r.table.c_str(), r.report_dir.c_str());
+  std::printf("\n%s\nreport: %s (index.html: the traces and plots in a browser; metrics.md, metrics.json, *.svg)\n", r.table.c_str(), r.report_dir.c_str());
 }
 
 }  // namespace

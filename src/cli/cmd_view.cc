@@ -10,6 +10,7 @@ namespace {
 struct ViewArgs {
   std::vector<std::string> traces;
   std::string questions, out;
+  std::vector<std::string> pairs;
   view::ViewOptions options;
 };
 
@@ -18,7 +19,15 @@ void run_view(const ViewArgs& a, const Global& global) {
   if (questions.empty()) throw InputError(a.questions + ": no questions");
   std::vector<view::MethodTraces> methods;
   for (const auto& t : a.traces) methods.push_back(view::parse_method_traces(t));
-  const view::ViewStats s = view::write_view(questions, methods, a.options, a.out);
+  view::ViewOptions options = a.options;
+  for (const auto& p : a.pairs) {
+    const auto comma = p.find(',');
+    if (comma == std::string::npos || comma == 0 || comma + 1 == p.size() || p.find(',', comma + 1) != std::string::npos) {
+      throw InputError("--pair wants two method names, A,B; got '" + p + "'");
+    }
+    options.pairs.emplace_back(p.substr(0, comma), p.substr(comma + 1));
+  }
+  const view::ViewStats s = view::write_view(questions, methods, options, a.out);
   if (s.unknown) warn(std::to_string(s.unknown) + " trace(s) for ids not in " + a.questions + " left out");
   if (s.untitled && (!a.options.corpus.empty() || !a.options.index.empty())) {
     warn(std::to_string(s.untitled) + " of " + std::to_string(s.passages) + " passages are not in " +
@@ -50,6 +59,9 @@ void add_view_command(CLI::App& app, const Global& global) {
       ->required()
       ->expected(1, -1);
   cmd->add_option("--questions", args->questions, "Questions JSONL with the gold answers and supporting passages")->required();
+  cmd->add_option("--pair", args->pairs,
+                  "A,B: offer the disagreement sets A right and B wrong, and the reverse, each opening\n"
+                  "the two side by side (repeatable; default: the first method against each other)");
   auto* corpus = cmd->add_option("--corpus", args->options.corpus, "Corpus JSONL, for the passages' titles and text");
   cmd->add_option("--index", args->options.index, "Or an index spec to fetch the passages from")->excludes(corpus);
   cmd->add_option("--out", args->out, "The HTML file to write")->required();

@@ -377,6 +377,13 @@ void Report::write(const std::string& dir, const ViewerInputs& test) const {
     }
     o.tables.push_back(std::move(t));
   }
+  // Disagreements: the teacher against the main students, and each paired
+  // comparison the report gives.
+  auto offer = [&](const std::string& a, const std::string& b) {
+    if (test.traces.count(a) && test.traces.count(b)) o.pairs.emplace_back(a, b);
+  };
+  for (const char* student : {"vanilla", "steper_difficulty"}) offer("teacher", student);
+  for (const auto& c : comparisons()) offer(c.a, c.b);
   std::vector<view::MethodTraces> methods_traces;
   for (const auto& m : methods()) {
     auto it = test.traces.find(m.id);

@@ -89,6 +89,16 @@ json view_data(const std::vector<data::Question>& questions, const std::vector<M
     if (m.id.empty()) throw InputError("a method needs a name (NAME=PATH): " + m.path);
     if (!names.insert(m.id).second) throw InputError("method '" + m.id + "' is given twice; name them NAME=PATH");
   }
+  json pairs = json::array();
+  for (const auto& [a, b] : options.pairs) {
+    for (const auto* id : {&a, &b}) {
+      if (!names.count(*id)) throw InputError("a disagreement pair names method '" + *id + "', which no --traces gives");
+    }
+    pairs.push_back(json::array({a, b}));
+  }
+  if (options.pairs.empty()) {
+    for (std::size_t i = 1; i < methods.size(); ++i) pairs.push_back(json::array({methods[0].id, methods[i].id}));
+  }
   std::unordered_map<std::string, std::size_t> position;
   for (std::size_t i = 0; i < questions.size(); ++i) position.emplace(questions[i].id, i);
 
@@ -204,7 +214,7 @@ json view_data(const std::vector<data::Question>& questions, const std::vector<M
   if (stats) *stats = st;
   return json{{"title", options.title}, {"methods", std::move(method_rows)}, {"questions", std::move(qrows)},
               {"passages", std::move(passages)}, {"runs", std::move(runs)}, {"figures", std::move(figures)},
-              {"tables", std::move(tables)}};
+              {"tables", std::move(tables)}, {"pairs", std::move(pairs)}};
 }
 
 }  // namespace steper::view

@@ -95,7 +95,7 @@ std::string render_page(const json& d, std::size_t compress_above) {
   // each: per question [gold passage indices, steps of method 0 or null,
   // ...]; per passage [id, title, text]; in blocks.
   const std::size_t nq = d["questions"].size(), np = d["passages"].size();
-  json index{{"title", d["title"]}, {"methods", d["methods"]}, {"figures", d["figures"]}, {"tables", d["tables"]},
+  json index{{"title", d["title"]}, {"methods", d["methods"]}, {"figures", d["figures"]}, {"tables", d["tables"]}, {"pairs", d["pairs"]},
              {"passages", np}, {"questions", json::array()}, {"runs", json::array()}};
   std::vector<std::string> question_blocks, passage_blocks;
   std::size_t bulk_bytes = 0;

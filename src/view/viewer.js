@@ -198,10 +198,11 @@
       esc(title || id) + ' <small>' + esc(id) + '</small></summary>' + (text ? '<p>' + esc(text) + '</p>' : '<p class="hint">no text (give --corpus or --index)</p>') +
       '</details></li>';
   }
+  const orEmpty = (s) => (s ? esc(s) : '<i class="hint">(empty)</i>');
   function stepHtml(gold, step, k) {
-    return '<div class="step"><div class="n">' + (k + 1) + '</div><div class="query"><b>Query</b> ' + esc(step[0] || '—') + '</div>' +
+    return '<div class="step"><div class="n">' + (k + 1) + '</div><div class="query"><b>Query</b> ' + orEmpty(step[0]) + '</div>' +
       '<ol class="passages">' + step[1].map((p) => passageItem(gold.has(p), p)).join('') + '</ol>' +
-      '<div class="sentence"><b>Wrote</b> ' + esc(step[2] || '—') + '</div></div>';
+      '<div class="sentence"><b>Wrote</b> ' + orEmpty(step[2]) + '</div></div>';
   }
   function verdict(r) {
     if (r === null) return '<span class="missing">no trace</span>';
@@ -322,11 +323,11 @@
     options($('f-wrong'), ids, labels, '–');
     options($('f-a'), ids, labels, '–');
     options($('f-b'), ids, labels, '–');
-    // The disagreement sets: the first method (the teacher, in a demo)
-    // against each other, both ways.
+    // The disagreement sets of the page's pairs, both ways, each opening
+    // the two methods side by side.
     let pre = '';
-    for (let i = 1; i < M.length; ++i) {
-      for (const [r, w] of [[0, i], [i, 0]]) {
+    for (const [a, b] of D.pairs) {
+      for (const [r, w] of [[methodIndex.get(a), methodIndex.get(b)], [methodIndex.get(b), methodIndex.get(a)]]) {
         pre += '<a class="chip" href="' + esc(link({right: M[r].id, wrong: M[w].id, a: M[r].id, b: M[w].id})) + '">' + esc(M[r].label) + ' ✓ ' + esc(M[w].label) + ' ✗</a> ';
       }
     }

@@ -3,6 +3,7 @@
 // changed config stopped half-way and resumed.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <set>
 
@@ -77,6 +78,16 @@ TEST(Experiment, MicroEndToEndThenRerunAndResume) {
     EXPECT_NE(s.find("</svg>"), std::string::npos) << svg;
   }
   EXPECT_NE(read_file(out + "/report/stage_losses.svg").find("<path d=\"M"), std::string::npos);
+  // The viewer over every method's test traces, with the plots and intervals.
+  const std::string page = read_file(out + "/report/index.html");
+  const auto index_at = page.find("id=\"steper-index\">") + std::strlen("id=\"steper-index\">");
+  const json index = json::parse(page.substr(index_at, page.find("</script>", index_at) - index_at));
+  ASSERT_EQ(index["methods"].size(), methods().size());
+  EXPECT_EQ(index["methods"][0]["label"], methods()[0].label);
+  const json& teacher_test = metrics["methods"][0]["test"]["overall"];
+  EXPECT_EQ(index["questions"].size(), teacher_test["questions"].get<std::size_t>() + teacher_test["missing"].get<std::size_t>());
+  EXPECT_EQ(index["figures"].size(), 5u);  // losses, weights, floor weights, by method, by hops
+  EXPECT_EQ(index["tables"].size(), 1u);    // the paired intervals
 
   // Every stage's output is well-formed.
   const std::size_t distill_questions = std::min(c.distill_questions, data::read_questions(out + "/world/distill.jsonl").size());

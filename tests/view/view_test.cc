@@ -75,6 +75,7 @@ TEST_F(ViewTest, RunsAreAlignedWithQuestionsAndScored) {
   EXPECT_TRUE(runs[2].is_null());
   EXPECT_EQ(d["methods"][0]["label"], "Method A");
   EXPECT_EQ(d["methods"][0]["missing"], 1);
+  EXPECT_EQ(d["pairs"], json::array());  // one method: nothing to disagree with
 
   // Passages question by question: q1's gold, then what q1's run named,
   // then q2's; text cut at a word with an ellipsis.
@@ -229,6 +230,9 @@ TEST_F(ViewTest, ErrorsNameTheFileLineOrMethod) {
   both.corpus = ok;
   both.index = ok;
   EXPECT_THROW(view_data(questions_, {{"a", "", ok}}, both), InputError);
+  ViewOptions unknown_pair;
+  unknown_pair.pairs = {{"a", "b"}};
+  EXPECT_THROW(view_data(questions_, {{"a", "", ok}}, unknown_pair), InputError);
   ViewOptions missing;
   missing.corpus = (dir_ / "nope.jsonl").string();
   EXPECT_THROW(view_data(questions_, {{"a", "", ok}}, missing), InputError);
