@@ -288,6 +288,19 @@ std::string Report::table() const {
   return t;
 }
 
+// "Questions: 100 dev, 100 test." from the first method's scores (every
+// method runs the same questions).
+std::string Report::question_counts() const {
+  std::string out;
+  if (metrics_["methods"].empty()) return out;
+  for (const char* split : {"dev", "test"}) {
+    const json& o = at_path(metrics_["methods"][0], {split, "overall"});
+    if (!o.is_object()) continue;
+    out += (out.empty() ? "Questions: " : ", ") + std::to_string(o.value("questions", std::size_t{0}) + o.value("missing", std::size_t{0})) + " " + split;
+  }
+  return out.empty() ? out : out + ".";
+}
+
 std::vector<Report::Plot> Report::plots() const {
   std::vector<Plot> out;
   // Per-stage losses and weights of the difficulty-aware student over training.
@@ -358,7 +371,7 @@ void Report::write(const std::string& dir, const ViewerInputs& test) const {
   std::filesystem::create_directories(dir);
   write_text(dir + "/metrics.json", metrics_.dump(2) + "\n");
   write_text(dir + "/metrics.md", "# " + metrics_["experiment"].get<std::string>() + " (seed " + std::to_string(metrics_["seed"].get<std::uint64_t>()) +
-                                      ")\n\nEM / F1 / Acc in %; fine-tuning is wall time on this machine.\n\n" + table());
+                                      ")\n\nEM / F1 / Acc in %; fine-tuning is wall time on this machine. " + question_counts() + "\n\n" + table());
   const std::vector<Plot> figures = plots();
   for (const auto& p : figures) write_text(dir + "/" + p.file, p.svg);
   if (test.traces.empty()) return;

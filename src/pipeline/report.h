@@ -73,6 +73,7 @@ class Report {
     std::string file, title, svg;
   };
   std::vector<Plot> plots() const;
+  std::string question_counts() const;
 
   std::string out_dir_;
   data::json metrics_;

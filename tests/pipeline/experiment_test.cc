@@ -72,6 +72,7 @@ TEST(Experiment, MicroEndToEndThenRerunAndResume) {
   const auto student_params = metrics["methods"][1]["parameters"].get<std::int64_t>();
   EXPECT_LE(student_params * 2, teacher_params);
   EXPECT_NE(read_file(out + "/report/metrics.md").find("| Method | Params"), std::string::npos);
+  EXPECT_NE(read_file(out + "/report/metrics.md").find("Questions: "), std::string::npos);
   for (const char* svg : {"stage_losses", "stage_weights", "accuracy_by_method", "accuracy_by_hops"}) {
     const std::string s = read_file(out + "/report/" + svg + ".svg");
     EXPECT_EQ(s.rfind("<svg", 0), 0u) << svg;
