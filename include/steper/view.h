@@ -96,6 +96,10 @@ std::string render_page(const data::json& view_data, std::size_t compress_above 
 ViewStats write_view(const std::vector<data::Question>& questions, const std::vector<MethodTraces>& methods,
                      const ViewOptions& options, const std::string& out);
 
+// `s` with & < > " written as entities, for HTML and SVG text and
+// attributes (the report's charts use it too).
+std::string escape_html(const std::string& s);
+
 // "vanilla=runs/v.jsonl" -> {vanilla, "", runs/v.jsonl}; a bare path takes
 // its file name without extension as the id.
 MethodTraces parse_method_traces(const std::string& arg);

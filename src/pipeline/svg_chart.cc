@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <limits>
 
+#include "steper/view.h"
+
 namespace steper::pipeline {
 namespace {
 
@@ -16,19 +18,7 @@ const char* const kColors[] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b
 const char* const kDashes[] = {"", "7 4", "2 3", "10 3 2 3"};
 enum class Marker { circle, square, triangle, diamond };
 
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
+using view::escape_html;
 
 std::string fmt(const char* f, double v) {
   char buf[64];
@@ -66,7 +56,7 @@ double tick_step(double range) {
 std::string open_svg(const std::string& title) {
   return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fmt("%.0f", kWidth) + "\" height=\"" + fmt("%.0f", kHeight) +
          "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-         "<text x=\"" + fmt("%.0f", kWidth / 2) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" + escape(title) + "</text>\n";
+         "<text x=\"" + fmt("%.0f", kWidth / 2) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" + escape_html(title) + "</text>\n";
 }
 
 // Axes, horizontal grid lines with labels from lo to hi, and the y label.
@@ -81,7 +71,7 @@ std::string y_axis(double lo, double hi, const std::string& label, std::string* 
          fmt("%.1f", y) + "\" stroke=\"#ddd\"/>\n";
     s += "<text x=\"" + fmt("%.1f", kLeft - 6) + "\" y=\"" + fmt("%.1f", y + 4) + "\" text-anchor=\"end\">" + fmt(f, v) + "</text>\n";
   }
-  s += "<text transform=\"translate(16," + fmt("%.1f", kTop + plot_h / 2) + ") rotate(-90)\" text-anchor=\"middle\">" + escape(label) + "</text>\n";
+  s += "<text transform=\"translate(16," + fmt("%.1f", kTop + plot_h / 2) + ") rotate(-90)\" text-anchor=\"middle\">" + escape_html(label) + "</text>\n";
   s += "<line x1=\"" + fmt("%.1f", kLeft) + "\" x2=\"" + fmt("%.1f", kLeft) + "\" y1=\"" + fmt("%.1f", kTop) + "\" y2=\"" +
        fmt("%.1f", kHeight - kBottom) + "\" stroke=\"black\"/>\n";
   s += "<line x1=\"" + fmt("%.1f", kLeft) + "\" x2=\"" + fmt("%.1f", kWidth - kRight) + "\" y1=\"" + fmt("%.1f", kHeight - kBottom) +
@@ -101,14 +91,14 @@ std::string legend(const std::vector<std::string>& names, bool lines = false) {
     } else {
       s += "<rect x=\"" + fmt("%.1f", x) + "\" y=\"" + fmt("%.1f", y - 9) + "\" width=\"12\" height=\"12\" fill=\"" + kColors[i % 8] + "\"/>\n";
     }
-    s += "<text x=\"" + fmt("%.1f", x + (lines ? 32 : 18)) + "\" y=\"" + fmt("%.1f", y + 1) + "\">" + escape(names[i]) + "</text>\n";
+    s += "<text x=\"" + fmt("%.1f", x + (lines ? 32 : 18)) + "\" y=\"" + fmt("%.1f", y + 1) + "\">" + escape_html(names[i]) + "</text>\n";
   }
   return s;
 }
 
 std::string note(const std::string& text) {
   return "<text x=\"" + fmt("%.1f", kLeft + (kWidth - kLeft - kRight) / 2) + "\" y=\"" + fmt("%.1f", kTop + (kHeight - kTop - kBottom) / 2) +
-         "\" text-anchor=\"middle\" fill=\"#555\">" + escape(text) + "</text>\n";
+         "\" text-anchor=\"middle\" fill=\"#555\">" + escape_html(text) + "</text>\n";
 }
 
 }  // namespace
@@ -135,7 +125,7 @@ std::string line_chart(const std::string& title, const std::string& x_label, con
     const double x = kLeft + plot_w * (v - x0) / (x1 - x0);
     svg += "<text x=\"" + fmt("%.1f", x) + "\" y=\"" + fmt("%.1f", kHeight - kBottom + 16) + "\" text-anchor=\"middle\">" + fmt("%.0f", v) + "</text>\n";
   }
-  svg += "<text x=\"" + fmt("%.1f", kLeft + plot_w / 2) + "\" y=\"" + fmt("%.1f", kHeight - 12) + "\" text-anchor=\"middle\">" + escape(x_label) + "</text>\n";
+  svg += "<text x=\"" + fmt("%.1f", kLeft + plot_w / 2) + "\" y=\"" + fmt("%.1f", kHeight - 12) + "\" text-anchor=\"middle\">" + escape_html(x_label) + "</text>\n";
   std::vector<std::string> names;
   for (std::size_t i = 0; i < series.size(); ++i) {
     names.push_back(series[i].name);
@@ -188,10 +178,10 @@ std::string bar_chart(const std::string& title, const std::string& y_label, cons
       const double h = plot_h * v / hi;
       svg += "<rect x=\"" + fmt("%.1f", gx + bar_w * static_cast<double>(i)) + "\" y=\"" + fmt("%.1f", kTop + plot_h - h) + "\" width=\"" +
              fmt("%.1f", bar_w * 0.92) + "\" height=\"" + fmt("%.1f", h) + "\" fill=\"" + kColors[i % 8] + "\"><title>" +
-             escape(series[i] + ": " + fmt("%.3f", v)) + "</title></rect>\n";
+             escape_html(series[i] + ": " + fmt("%.3f", v)) + "</title></rect>\n";
     }
     svg += "<text x=\"" + fmt("%.1f", gx + group_w * 0.4) + "\" y=\"" + fmt("%.1f", kHeight - kBottom + 16) + "\" text-anchor=\"middle\">" +
-           escape(groups[g].label) + "</text>\n";
+           escape_html(groups[g].label) + "</text>\n";
   }
   // Bars of height 0 draw nothing: say so rather than show empty axes.
   if (!any) svg += note("no data");

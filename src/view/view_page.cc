@@ -13,20 +13,6 @@ namespace {
 
 using data::json;
 
-std::string escape_html(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // JSON that may sit inside <script>: every '<' (only ever inside strings)
 // becomes \u003c, so no "</script>" or "<!--" in a passage ends the block.
 // Invalid UTF-8 in outside text becomes U+FFFD rather than failing the page.
@@ -89,6 +75,21 @@ std::size_t fill(std::string& page, std::size_t from, const std::string& marker,
 constexpr std::size_t kQuestionsPerBlock = 100, kPassagesPerBlock = 1000;
 
 }  // namespace
+
+std::string escape_html(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
 
 std::string render_page(const json& d, std::size_t compress_above) {
   // The index: everything but steps and passages. The bulk, one JSON line
