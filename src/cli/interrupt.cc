@@ -6,7 +6,11 @@
 namespace steper::cli {
 namespace {
 std::atomic<bool> g_stop{false};
-extern "C" void on_signal(int) { g_stop = true; }
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int signal) {
+  g_signal = signal;
+  g_stop = true;
+}
 }  // namespace
 
 StopOnInterrupt::StopOnInterrupt() {
@@ -21,5 +25,7 @@ StopOnInterrupt::~StopOnInterrupt() {
 }
 
 bool StopOnInterrupt::stop_requested() { return g_stop.load(); }
+
+int StopOnInterrupt::last_signal() { return g_signal.load(); }
 
 }  // namespace steper::cli

@@ -12,6 +12,9 @@ class StopOnInterrupt {
   StopOnInterrupt(const StopOnInterrupt&) = delete;
   StopOnInterrupt& operator=(const StopOnInterrupt&) = delete;
   static bool stop_requested();
+  // The signal that asked for the stop (SIGINT or SIGTERM), 0 for none; it
+  // outlives the handlers, for the exit code (128 + signal, as a shell does).
+  static int last_signal();
 
  private:
   void (*previous_int_)(int);

@@ -1,14 +1,17 @@
 // steper: step-wise distillation of multi-step retrieval-augmented reasoning.
 // Parses the command line and turns every error into one line and an exit
 // code: 2 for a caller's mistake (bad flag, bad input), 1 for a failure of
-// the environment, 130 for an interrupted job.
+// the environment, 130 for a job interrupted by Ctrl-C (143 by SIGTERM)
+// after saving its work.
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-#include <cstdlib>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 
 #include "commands.h"
+#include "interrupt.h"
 #include "steper/data.h"
 #include "steper/error.h"
 #include "steper/model.h"
@@ -130,8 +133,11 @@ int main(int argc, char** argv) {
     // CLI11 prints the message; a bad command line is the caller's mistake (2).
     return app.exit(e) == 0 ? 0 : 2;
   } catch (const Interrupted& e) {
+    // 130 after Ctrl-C, 143 after SIGTERM: what a shell reports for a
+    // process the signal ended, so supervisors read it the same way.
     std::fprintf(stderr, "steper: %s\n", e.what());
-    return 130;
+    const int signal = StopOnInterrupt::last_signal();
+    return 128 + (signal ? signal : SIGINT);
   } catch (const steper::InputError& e) {
     std::fprintf(stderr, "steper: error: %s\n", e.what());
     return 2;

@@ -71,6 +71,19 @@ echo "cli tokenizer ok"
 # folder is in Hugging Face layout.
 "$steper" -q pretrain --data "$work/w1/corpus.jsonl" --tokenizer "$work/tok" --out "$work/lm" \
   --dim 32 --layers 1 --heads 2 --seq-len 32 --batch 4 --steps 3 > "$work/pt.out" 2>&1 || fail "pretrain: $(cat "$work/pt.out")"
+# A job stopped by SIGTERM (a supervisor, a batch system) saves its work and
+# exits 143, as a shell reports a process that signal ended; Ctrl-C is 130.
+for sig in TERM INT; do
+  "$steper" pretrain --data "$work/w1/corpus.jsonl" --tokenizer "$work/tok" --out "$work/lm_$sig" \
+    --dim 32 --layers 1 --heads 2 --seq-len 32 --batch 4 --steps 1000000 --save-every 5 > "$work/pt_$sig.out" 2>&1 &
+  pt_pid=$!
+  for _ in $(seq 1 300); do [ -f "$work/lm_$sig/config.json" ] && break; sleep 0.1; done
+  kill -$sig "$pt_pid"
+  code=0; wait "$pt_pid" || code=$?
+  want=$([ "$sig" = TERM ] && echo 143 || echo 130)
+  [ "$code" = "$want" ] || fail "pretrain stopped by SIG$sig should exit $want, not $code: $(cat "$work/pt_$sig.out")"
+  grep -q "interrupted at step" "$work/pt_$sig.out" || fail "pretrain stopped by SIG$sig: $(cat "$work/pt_$sig.out")"
+done
 "$steper" generate --model "$work/lm" --prompt "The capital of" --max-new-tokens 4 > "$work/gen.out" 2> "$work/gen.err" || fail "generate: $(cat "$work/gen.err")"
 grep -q "new tokens/s" "$work/gen.err" || fail "generate stats"
 /usr/bin/env python3 - "$work/lm" <<'PY' || fail "model folder layout"
