@@ -39,7 +39,7 @@ void add_stepwise_command(CLI::App& app, const Global&) {
   // Recorded in the traces: given, each must agree with the record.
   CLI::Option* max_passages = cmd->add_option("--max-passages", a->o.max_passages,
                                               "Passages kept in a prompt (default: the run's; refused when it differs)")
-                                  ->check(CLI::PositiveNumber);
+                                  ->check(positive());
   CLI::Option* marker = cmd->add_option("--marker", a->o.marker, "The text that announces the answer (default: the run's)");
   CLI::Option* prompts = cmd->add_option("--prompts", a->prompts, "Prompt templates folder (default: the run's)");
   cmd->add_option("--chat-template", a->chat_template,
@@ -96,10 +96,10 @@ void add_train_command(CLI::App& app, const Global& global) {
       ->check(CLI::IsMember(distill::weighting_names()))
       ->capture_default_str();
   cmd->add_option("--sigma-floor", a->o.sigma_floor, "floor weighting: the floor on sigma^2, a per-token loss")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--weight-lr", a->o.weight_lr, "Learning rate of the stage log-variances");
   cmd->add_option("--lora-rank", a->o.lora.rank, "Train LoRA adapters of this rank instead of all weights (0: off);\n"
-                  "they are merged into the weights when training ends")->check(CLI::NonNegativeNumber);
+                  "they are merged into the weights when training ends")->check(non_negative());
   cmd->add_option("--lora-alpha", a->o.lora.alpha, "LoRA scale numerator (the update is scaled by alpha / rank)");
   cmd->add_option("--lora-targets", a->o.lora.targets, "Projections with adapters (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)")
       ->delimiter(',');

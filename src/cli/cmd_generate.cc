@@ -35,12 +35,12 @@ void add_generate_command(CLI::App& app, const Global&) {
       "generate", "Complete one or more prompts with a model folder (greedy unless --temperature > 0).");
   cmd->add_option("--model", a->model, "Model folder (config.json, model.safetensors, tokenizer)")->required();
   cmd->add_option("--prompt", a->prompts, "Prompt text; repeat for a batch")->required();
-  cmd->add_option("--max-new-tokens", a->options.max_new_tokens, "Tokens to generate at most")->check(CLI::PositiveNumber);
-  cmd->add_option("--temperature", a->options.temperature, "Sampling temperature (0: greedy)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--top-p", a->options.top_p, "Nucleus sampling mass")->check(CLI::Range(1e-9, 1.0));
+  cmd->add_option("--max-new-tokens", a->options.max_new_tokens, "Tokens to generate at most")->check(positive());
+  cmd->add_option("--temperature", a->options.temperature, "Sampling temperature (0: greedy)")->check(non_negative());
+  cmd->add_option("--top-p", a->options.top_p, "Nucleus sampling mass")->check(over_and_at_most(0, 1));
   cmd->add_option("--seed", a->options.seed, "Sampling seed");
   cmd->add_option("--stop", a->options.stop, "Stop string (the text ends before it); repeatable");
-  cmd->add_option("--batch", a->options.batch_size, "Prompts decoded together")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", a->options.batch_size, "Prompts decoded together")->check(positive());
   cmd->add_option("--device", a->device, "cpu, cuda or cuda:N");
   cmd->add_option("--dtype", a->dtype, "float32, bfloat16 or float16");
   cmd->callback([a] { run_generate(*a); });

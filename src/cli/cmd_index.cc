@@ -58,7 +58,7 @@ void add_index_command(CLI::App& app, const Global& global) {
       "index, and rerunning the same command resumes where it stopped.");
   cmd->add_option("--corpus", args->corpus, "Corpus JSONL")->required();
   cmd->add_option("--out", args->out, "Index folder (created if missing)")->required();
-  cmd->add_option("--batch", args->options.batch_documents, "Documents per commit")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", args->options.batch_documents, "Documents per commit")->check(positive());
   cmd->add_option("--stemmer", args->options.stemmer, "Stemmer for index and queries ('none' to disable)");
   cmd->add_flag("--overwrite", args->options.overwrite, "Rebuild from scratch if the folder holds an index");
   cmd->add_flag("--compact", args->options.compact, "Compact the finished index (about a third smaller)");

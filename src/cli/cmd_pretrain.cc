@@ -104,14 +104,14 @@ void add_pretrain_command(CLI::App& app, const Global& global) {
   cmd->add_option("--field", a->field, "Field holding each text");
   cmd->add_option("--tokenizer", a->tokenizer, "Tokenizer folder or file (steper tokenizer train makes one)")->required();
   cmd->add_option("--out", a->out, "Model folder")->required();
-  cmd->add_option("--dim", a->options.model.hidden_size, "Hidden size")->check(CLI::PositiveNumber);
-  cmd->add_option("--layers", a->options.model.num_hidden_layers, "Decoder layers")->check(CLI::PositiveNumber);
-  cmd->add_option("--heads", a->options.model.num_attention_heads, "Attention heads")->check(CLI::PositiveNumber);
+  cmd->add_option("--dim", a->options.model.hidden_size, "Hidden size")->check(positive());
+  cmd->add_option("--layers", a->options.model.num_hidden_layers, "Decoder layers")->check(positive());
+  cmd->add_option("--heads", a->options.model.num_attention_heads, "Attention heads")->check(positive());
   cmd->add_option("--kv-heads", a->options.model.num_key_value_heads, "Key/value heads (default: = heads; fewer is GQA)");
   cmd->add_option("--ffn", a->options.model.intermediate_size, "MLP size (default: 8/3 x dim, rounded up to 32)");
   cmd->add_option("--rope-theta", a->options.model.rope_theta, "RoPE base");
   cmd->add_flag("--tie", a->options.model.tie_word_embeddings, "Tie the output layer to the embeddings");
-  cmd->add_option("--seq-len", a->options.seq_len, "Tokens per training row")->check(CLI::Range(2, 1 << 20));
+  cmd->add_option("--seq-len", a->options.seq_len, "Tokens per training row")->check(in_range(2, 1 << 20));
   add_train_config_flags(cmd, a->options.train);
   cmd->add_option("--epochs", a->options.epochs, "Passes over the data (overrides --steps)");
   cmd->add_option("--device", a->options.device, "cpu, cuda or cuda:N");

@@ -184,7 +184,7 @@ void add_recall_command(CLI::App& app, const Global& global) {
   cmd->add_option("--index", args->index, "Index folder, tcp://HOST:PORT, or several separated by commas")->required();
   cmd->add_option("--questions", args->questions, "Questions JSONL")->required();
   cmd->add_option("--traces", args->traces, "Traces JSONL whose step queries to use (e.g. gold_traces.jsonl)");
-  cmd->add_option("--k", args->ks, "Cut-offs, comma-separated (per query)")->delimiter(',')->check(CLI::PositiveNumber);
+  cmd->add_option("--k", args->ks, "Cut-offs, comma-separated (per query)")->delimiter(',')->check(positive());
   cmd->add_option("--json", args->json_out, "Also write the figures to this JSON file");
   add_search_options(cmd, args->options);
   cmd->callback([args, &global] { run_recall(*args, global); });

@@ -110,27 +110,27 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
   cmd->add_option("--chat-template", a.chat_template,
                   "With --chat: the template to use, a Jinja file, a tokenizer_config.json or a model folder");
   cmd->add_option("--system", a.system, "With --chat: a system message before the user's");
-  cmd->add_option("--concurrency", a.concurrency, "Remote: requests in flight per endpoint")->check(CLI::PositiveNumber);
+  cmd->add_option("--concurrency", a.concurrency, "Remote: requests in flight per endpoint")->check(positive());
   cmd->add_option("--api-key-env", a.api_key_env, "Remote: environment variable holding the API key");
-  cmd->add_option("--timeout", a.timeout_s, "Remote: seconds per request")->check(CLI::PositiveNumber);
+  cmd->add_option("--timeout", a.timeout_s, "Remote: seconds per request")->check(positive());
   cmd->add_option("--max-retries,--retries", a.retries,
                   "Remote: a request fails (and the run stops, keeping what is written) after this many further\n"
                   "tries with every endpoint down; while one is up, a failed try moves to it at once")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--max-backoff", a.max_backoff_s, "Remote: the longest rest, in seconds, of a failing endpoint")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--device", a.device, "Local: cpu, cuda or cuda:N");
   cmd->add_option("--dtype", a.dtype, "Local: float32, bfloat16 or float16");
   cmd->add_option("--prefix-cache-mb", a.prefix_cache_mb,
                   "Local: memory for the keys and values of recent prompts, reused by prompts that start\n"
                   "the same way (each step re-reads the passages of the step before); 0: off")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
 }
 
 void add_strategy_options(CLI::App* cmd, reason::StrategyOptions& o, std::string& prompts) {
-  cmd->add_option("--k", o.k, "Passages per retrieval")->check(CLI::PositiveNumber);
-  cmd->add_option("--max-steps", o.max_steps, "Reasoning steps at most (ircot, selfask)")->check(CLI::PositiveNumber);
-  cmd->add_option("--max-passages", o.max_passages, "Passages kept in the prompt (the first found stay)")->check(CLI::PositiveNumber);
+  cmd->add_option("--k", o.k, "Passages per retrieval")->check(positive());
+  cmd->add_option("--max-steps", o.max_steps, "Reasoning steps at most (ircot, selfask)")->check(positive());
+  cmd->add_option("--max-passages", o.max_passages, "Passages kept in the prompt (the first found stay)")->check(positive());
   cmd->add_option("--marker", o.marker, "The text that announces the answer");
   cmd->add_option("--prompts", prompts, "Folder of prompt templates overriding the shipped ones (see prompts/README.md)");
 }
@@ -149,12 +149,12 @@ void add_run_command(CLI::App& app, const Global& global) {
   cmd->add_option("--questions", a->questions, "Questions JSONL")->required();
   cmd->add_option("--out", a->out, "Traces JSONL (appended to; finished ids are skipped)")->required();
   add_strategy_options(cmd, a->options, a->prompts);
-  cmd->add_option("--step-tokens", a->options.step_tokens, "New tokens per reasoning step")->check(CLI::PositiveNumber);
-  cmd->add_option("--answer-tokens", a->options.answer_tokens, "New tokens for a whole chain (onestep, noretrieval)")->check(CLI::PositiveNumber);
-  cmd->add_option("--in-flight", a->in_flight, "Questions answered together (the local batch)")->check(CLI::PositiveNumber);
-  cmd->add_option("--temperature", a->options.temperature, "Sampling temperature (0: greedy)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--step-tokens", a->options.step_tokens, "New tokens per reasoning step")->check(positive());
+  cmd->add_option("--answer-tokens", a->options.answer_tokens, "New tokens for a whole chain (onestep, noretrieval)")->check(positive());
+  cmd->add_option("--in-flight", a->in_flight, "Questions answered together (the local batch)")->check(positive());
+  cmd->add_option("--temperature", a->options.temperature, "Sampling temperature (0: greedy)")->check(non_negative());
   cmd->add_option("--seed", a->options.seed, "Sampling seed");
-  cmd->add_option("--search-threads", a->search.threads, "Threads for each batch of retrievals")->check(CLI::PositiveNumber);
+  cmd->add_option("--search-threads", a->search.threads, "Threads for each batch of retrievals")->check(positive());
   cmd->add_option("--protocol", a->protocol,
                   "steper: one sentence per step cut at \". \", the answer after --marker. ircot: IRCoT's own (Trivedi\n"
                   "et al. 2023): stop at a newline and keep the first sentence (initials such as \"J. J. Abrams\" stay\n"
@@ -165,7 +165,7 @@ void add_run_command(CLI::App& app, const Global& global) {
                   "IRCoT demonstrations file (e.g. IRCoT's gold_with_2_distractors_context_cot_qa_codex.txt): each\n"
                   "question gets those that fit --demo-budget, sampled with a seed fixed per question");
   cmd->add_option("--demo-budget", a->options.demo_budget, "Tokens (estimated, 4 bytes each) the demonstrations may take")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->callback([a, m, &global] {
     io::OutputLock lock(a->out);
     reason::StrategyOptions o = a->options;

@@ -43,11 +43,11 @@ void run_search(const SearchArgs& a) {
 }  // namespace
 
 void add_search_options(CLI::App* cmd, retrieve::SearchOptions& options) {
-  cmd->add_option("--k1", options.bm25.k1, "BM25 term-frequency saturation")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--b", options.bm25.b, "BM25 length normalisation")->check(CLI::Range(0.0, 1.0));
-  cmd->add_option("--threads", options.threads, "Search threads (batch searches)")->check(CLI::PositiveNumber);
+  cmd->add_option("--k1", options.bm25.k1, "BM25 term-frequency saturation")->check(non_negative());
+  cmd->add_option("--b", options.bm25.b, "BM25 length normalisation")->check(in_range(0.0, 1.0));
+  cmd->add_option("--threads", options.threads, "Search threads (batch searches)")->check(positive());
   cmd->add_option("--timeout-ms", options.remote_timeout_ms, "Connect/answer timeout for tcp:// shards")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
 }
 
 std::unique_ptr<retrieve::Retriever> open_index(const std::string& spec, const retrieve::SearchOptions& options) {
@@ -65,7 +65,7 @@ void add_search_command(CLI::App& app, const Global&) {
   cmd->add_option("--index", args->index,
                   "Index folder, tcp://HOST:PORT of a xapian-tcpsrv shard, or several separated by commas")
       ->required();
-  cmd->add_option("--k", args->k, "Passages to return")->check(CLI::PositiveNumber);
+  cmd->add_option("--k", args->k, "Passages to return")->check(positive());
   cmd->add_flag("--json", args->json, "Print one JSON array of {id, title, text, score}");
   cmd->add_option("query", args->query, "The query text")->required();
   add_search_options(cmd, args->options);

@@ -20,13 +20,13 @@ void add_serve_command(CLI::App& app, const Global&) {
       "Stop with Ctrl-C.");
   cmd->add_option("--model", *model_dir, "Model folder (config.json, model.safetensors, tokenizer)")->required();
   cmd->add_option("--host", o->host, "Address to listen on (0.0.0.0: every interface)");
-  cmd->add_option("--port", o->port, "Port (0: any free one, printed at start)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--port", o->port, "Port (0: any free one, printed at start)")->check(in_range(0, 65535));
   cmd->add_option("--model-name", o->model_name, "Name clients use (default: the folder's name)");
-  cmd->add_option("--batch", o->max_batch, "Prompts decoded together at most")->check(CLI::PositiveNumber);
-  cmd->add_option("--max-tokens-limit", o->max_tokens_limit, "Largest max_tokens a request may ask")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", o->max_batch, "Prompts decoded together at most")->check(positive());
+  cmd->add_option("--max-tokens-limit", o->max_tokens_limit, "Largest max_tokens a request may ask")->check(positive());
   cmd->add_option("--max-connections,--threads", o->max_connections,
                   "Connections served at once, a thread each (slow clients hold only their own)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--device", l->device, "cpu, cuda or cuda:N");
   cmd->add_option("--dtype", l->dtype, "float32, bfloat16 or float16");
   cmd->add_option("--chat-template", l->chat_template,
@@ -35,7 +35,7 @@ void add_serve_command(CLI::App& app, const Global&) {
   cmd->add_option("--prefix-cache-mb", l->prefix_cache_mb,
                   "Memory for the keys and values of recent prompts, reused by prompts that start the same\n"
                   "way (a conversation's next turn); 0: off")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->callback([model_dir, o, l] {
     if (std::string w = lm::local_backend_warning(); !w.empty()) warn(w);
     l->batch_size = o->max_batch;

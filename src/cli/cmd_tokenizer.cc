@@ -129,7 +129,7 @@ void add_tokenizer_command(CLI::App& app, const Global& global) {
   t->add_option("--corpus", train->corpus, "JSONL of texts")->required();
   t->add_option("--field", train->field, "Field holding each text");
   t->add_option("--vocab-size", train->options.vocab_size, "Pieces at most (fewer if the text cannot fill them)")
-      ->check(CLI::Range(16, 1 << 20));
+      ->check(in_range(16, 1 << 20));
   t->add_option("--model-type", train->options.model_type, "bpe or unigram")->check(CLI::IsMember({"bpe", "unigram"}));
   t->add_option("--max-texts", train->options.max_sentences, "Texts sampled for training at most");
   t->add_option("--out", train->out, "Output folder")->required();

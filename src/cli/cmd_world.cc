@@ -42,7 +42,7 @@ void add_world_command(CLI::App& app, const Global&) {
       "entity), train/distill/dev/test.jsonl questions (2WikiMultiHopQA's types plus 3- and 4-hop\n"
       "chains) and gold_traces.jsonl (one reasoning sentence per hop). Deterministic per seed.");
   cmd->add_option("--seed", args->options.seed, "Random seed");
-  cmd->add_option("--questions", args->options.questions, "Questions over all splits (40/30/15/15%)")->check(CLI::PositiveNumber);
+  cmd->add_option("--questions", args->options.questions, "Questions over all splits (40/30/15/15%)")->check(positive());
   cmd->add_option("--entities", args->options.entities,
                   "Knowledge-base size, as the question count it would be made for (0: --questions);\n"
                   "smaller: several questions per entity over a smaller corpus");

@@ -89,6 +89,14 @@ class TextReader {
 // saying so on stderr; null for a single process.
 std::unique_ptr<train::DataParallel> join_data_parallel();
 
+// Checks of numeric options whose messages a person reads ("--k: must be
+// more than 0; got 0"), in place of CLI11's, which print DBL_MAX in full.
+// The help keeps CLI11's names (POSITIVE, NONNEGATIVE, "in [lo, hi]").
+const CLI::Validator& positive();
+const CLI::Validator& non_negative();
+CLI::Validator in_range(double lo, double hi);  // lo <= value <= hi
+CLI::Validator over_and_at_most(double lo, double hi);  // lo < value <= hi
+
 // Prints "steper: warning: ..." on stderr.
 void warn(const std::string& message);
 

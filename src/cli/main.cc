@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 
 #include "commands.h"
 #include "interrupt.h"
@@ -47,6 +48,53 @@ bool TextReader::next(std::string& text) {
 
 double TextReader::fraction() const {
   return static_cast<double>(records_.bytes_read()) / static_cast<double>(std::max<std::uint64_t>(1, records_.total_bytes()));
+}
+
+namespace {
+
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// A validator on the option's value read as a number; text that is no
+// number, or no finite one, passes, for CLI11's conversion or
+// refuse_bad_numbers to refuse in their own words.
+CLI::Validator numeric_check(std::string description, std::function<std::string(double)> check) {
+  return CLI::Validator(
+      [check](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (end == s.c_str() || !std::isfinite(v)) return "";  // refuse_bad_numbers says "not a finite number"
+        const std::string problem = check(v);
+        return problem.empty() ? "" : problem + "; got " + s;
+      },
+      std::move(description));
+}
+
+}  // namespace
+
+const CLI::Validator& positive() {
+  static const CLI::Validator v = numeric_check("POSITIVE", [](double x) { return x > 0 ? "" : std::string("must be more than 0"); });
+  return v;
+}
+
+const CLI::Validator& non_negative() {
+  static const CLI::Validator v = numeric_check("NONNEGATIVE", [](double x) { return x >= 0 ? "" : std::string("must be 0 or more"); });
+  return v;
+}
+
+CLI::Validator in_range(double lo, double hi) {
+  return numeric_check("in [" + number_text(lo) + ", " + number_text(hi) + "]", [lo, hi](double x) {
+    return x >= lo && x <= hi ? "" : "must be from " + number_text(lo) + " to " + number_text(hi);
+  });
+}
+
+CLI::Validator over_and_at_most(double lo, double hi) {
+  return numeric_check("in (" + number_text(lo) + ", " + number_text(hi) + "]", [lo, hi](double x) {
+    return x > lo && x <= hi ? "" : "must be more than " + number_text(lo) + " and at most " + number_text(hi);
+  });
 }
 
 // Every number on steper's command line is a count, a size, a rate or a
@@ -108,7 +156,7 @@ int main(int argc, char** argv) {
          "--max-record-mb", [](double mb) { steper::data::set_max_record_bytes(static_cast<std::uint64_t>(mb * (1 << 20))); },
          "Longest JSON record (one JSONL line) read, in MiB (default 16); longer ones are refused with their line")
       ->envname("STEPER_MAX_RECORD_MB")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
 
   add_convert_command(app, global);
   add_index_command(app, global);

@@ -38,6 +38,13 @@ expect 2 "--lr: 'nan' is not a finite number" -- "$steper" train --data x --init
 expect 2 "--weight-lr: 'inf' is not a finite number" -- "$steper" train --data x --init y --out "$work/o" --weight-lr inf
 expect 2 "--steps" -- "$steper" train --data x --init y --out "$work/o" --steps 2.5
 expect 2 "--steps" -- "$steper" train --data x --init y --out "$work/o" --steps 99999999999999999999
+# Range messages a person reads: the bound in a few digits, the right words.
+expect 2 "--k: must be more than 0; got 0" -- "$steper" run --model x --questions "$work/q.jsonl" --out "$work/t.jsonl" --k 0
+expect 2 "--top-p: must be more than 0 and at most 1; got 0" -- "$steper" generate --model x --prompt y --top-p 0
+expect 2 "--port: must be from 0 to 65535; got 70000" -- "$steper" serve --model x --port 70000
+expect 2 "--max-retries: must be 0 or more; got -1" -- "$steper" run --model x --questions "$work/q.jsonl" --out "$work/t.jsonl" --max-retries -1
+"$steper" train --data x --init y --out "$work/o" --lr 0 2> "$work/err"
+grep -q "[0-9]\{20\}" "$work/err" && fail "a range message with a 20-digit number: $(cat "$work/err")"
 "$steper" -q world --seed 18446744073709551615 --entities 40 --out "$work/wseed" > /dev/null 2>&1 ||
   fail "an unsigned flag must take the largest uint64"
 expect 2 "--seed: '99999999999999999999' is too large" -- "$steper" -q world --seed 99999999999999999999 --out "$work/wseed2"
