@@ -14,7 +14,7 @@ import path from 'node:path';
 import {fileURLToPath, pathToFileURL} from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(path.join(root, 'tests/view/package.json'));
+const require = createRequire(path.join(root, 'tests/package.json'));
 const {default: puppeteer} = await import(pathToFileURL(require.resolve('puppeteer-core')).href);
 
 const [steper, qArg, mArg, rArg] = process.argv.slice(2);

@@ -34,10 +34,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# puppeteer-core, pinned by tests/view/package-lock.json, drives Debian's
-# Chromium in the viewer's test (it downloads no browser of its own).
-if [ ! -d tests/view/node_modules/puppeteer-core ] || [ tests/view/package-lock.json -nt tests/view/node_modules/.package-lock.json ]; then
-  (cd tests/view && npm ci --no-audit --no-fund --loglevel=error)
+# The Node clients of the tests, pinned by tests/package-lock.json:
+# puppeteer-core drives Debian's Chromium in the viewer's test (it downloads
+# no browser of its own); the official openai SDK talks to steper serve.
+if [ ! -d tests/node_modules/openai ] || [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ]; then
+  (cd tests && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 build=${STEPER_BUILD_DIR:-build}

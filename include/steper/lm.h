@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "steper/error.h"
@@ -37,6 +38,17 @@ struct Completion {
   std::string error;           // why, when finish is "error" (this prompt only)
   int prompt_tokens = 0;
   int completion_tokens = 0;
+  // A local model's token ids: the prompt's as run (BOS included) and the
+  // completion's, up to and including the one that ended it.
+  std::vector<int> prompt_ids, ids;
+};
+
+// A token's log-probability given the tokens before it, and the most likely
+// tokens at its place (most likely first).
+struct TokenLogprob {
+  int id = 0;
+  double logprob = 0;
+  std::vector<std::pair<int, double>> top;
 };
 
 // How one endpoint of a remote backend is doing, for progress lines.
@@ -105,6 +117,17 @@ class LocalModel : public LanguageModel {
   // folder's); null when it has none.
   virtual std::shared_ptr<const text::ChatTemplate> chat_template() const = 0;
   virtual GenerationTotals totals() = 0;
+  // Prompts given as token ids, run as they are (no BOS is added): how vLLM
+  // reads a prompt of ids. An id outside the vocabulary throws InputError.
+  virtual std::vector<Completion> complete_tokens(const std::vector<std::vector<int>>& prompts, const CompletionOptions& options,
+                                                  const OnText& on_text) = 0;
+  // The ids a text prompt runs as: BOS first when the tokenizer wants one
+  // and no chat template wrote it (options.chat_rendered), then the text's.
+  std::vector<int> prompt_ids(const std::string& prompt, bool chat_rendered) const;
+  // Each token of `ids` after the first, scored given those before it by one
+  // forward pass (the model's own distribution, no temperature), with the
+  // top_k most likely tokens at its place: element t-1 is about ids[t].
+  virtual std::vector<TokenLogprob> score(const std::vector<int>& ids, int top_k) = 0;
 };
 
 // Throws InputError when the folder is not a model or has no tokenizer.

@@ -261,6 +261,23 @@ struct GenerateStats {
 // it stop with finish "length".
 std::vector<Generation> generate(CausalLM& model, const text::Tokenizer& tokenizer, const std::vector<std::string>& prompts,
                                  const GenerateOptions& options, GenerateStats* stats = nullptr);
+// The same for prompts given as token ids, used as they are (add_bos does
+// not apply). Throws InputError naming a prompt with an id outside the vocabulary.
+std::vector<Generation> generate_tokens(CausalLM& model, const text::Tokenizer& tokenizer, const std::vector<std::vector<int>>& prompts,
+                                        const GenerateOptions& options, GenerateStats* stats = nullptr);
+
+// Each token's log-probability given the tokens before it, under the
+// model's own distribution (no temperature), and the top_k most likely
+// tokens at each place, most likely first. Position t-1 of each tensor is
+// about ids[t]: the first token has no context and no score.
+struct SequenceScores {
+  torch::Tensor logprobs;      // [T-1] float32, on the CPU
+  torch::Tensor top_logprobs;  // [T-1,k] float32
+  torch::Tensor top_ids;       // [T-1,k] int64
+};
+// One forward pass over `ids` (as they are: no BOS is added). Throws
+// InputError when the sequence is empty or longer than the context.
+SequenceScores score_sequence(CausalLM& model, const std::vector<int>& ids, int top_k);
 
 // ---------------------------------------------------------------- I/O
 

@@ -1,10 +1,18 @@
 // steper/serve.h — an OpenAI-compatible HTTP server over a local model:
-//   GET  /v1/models            the one model served
-//   POST /v1/completions       {"prompt": str | [str], "max_tokens", "temperature", "top_p",
-//                               "seed", "stop": str | [str], "stream"}
-//   POST /v1/chat/completions  {"messages": [{"role", "content"}], ...the same, and vLLM's
+//   GET  /v1/models, /v1/models/{id}   the one model served
+//   POST /v1/completions       {"prompt": str | [str] | [id] | [[id]], "max_tokens", "temperature",
+//                               "top_p", "seed", "stop", "n", "stream", "stream_options",
+//                               "logprobs", "echo"}
+//   POST /v1/chat/completions  {"messages": [{"role", "content": str | [text parts]}], ...the same
+//                               but "logprobs": bool and "top_logprobs", and vLLM's
 //                               "add_generation_prompt", "continue_final_message", "chat_template_kwargs"}
-//   GET  /health
+//   POST /tokenize, /detokenize; GET /tokenizer_info   vLLM's tokenizer endpoints
+//   GET  /health, /metrics (Prometheus)
+// Sampling settings steper does not implement (penalties, logit_bias, ...)
+// are refused with a 400 naming the field unless they are their no-op value.
+// A request without a seed samples with a fresh one. Every response carries
+// x-request-id (the client's, or one made up) and each request gets one line
+// in the access log.
 // Concurrent requests with the same generation settings are decoded as one
 // batch. Bad requests get a 4xx with an OpenAI-style JSON error body
 // {"error": {"message", "type", "param", "code"}} and the server goes on.
@@ -18,6 +26,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -29,11 +38,14 @@ struct ServeOptions {
   std::string host = "127.0.0.1";  // Default: 127.0.0.1 (loopback only)
   int port = 8000;                 // 0 picks a free port. Default: 8000
   std::string model_name;          // the name clients send; "" = the folder's name
+  std::string model_path;          // the --model path as given, also accepted as the name (vLLM's default name)
   int max_batch = 32;              // prompts decoded together. Default: 32
   int max_tokens_limit = 1024;     // largest max_tokens accepted. Default: 1024
   int max_prompts = 64;            // prompts per request. Default: 64
   std::size_t max_body_bytes = 4u << 20;  // larger bodies get 413. Default: 4 MiB
   int max_connections = 1024;      // connections served at once, a thread each, started as they come. Default: 1024
+  bool reuse_port = false;         // let other processes listen on the port too (SO_REUSEPORT). Default: false
+  std::FILE* access_log = stderr;  // one line per request; null: none. Default: stderr
 };
 
 struct ServerStats {

@@ -19,6 +19,9 @@ class CheckpointModel final : public LocalModel {
   }
   std::vector<Completion> complete_streaming(const std::vector<std::string>& prompts, const CompletionOptions& options,
                                              const OnText& on_text) override;
+  std::vector<Completion> complete_tokens(const std::vector<std::vector<int>>& prompts, const CompletionOptions& options,
+                                          const OnText& on_text) override;
+  std::vector<TokenLogprob> score(const std::vector<int>& ids, int top_k) override;
   std::string name() const override { return name_; }
   int parallelism() const override { return options_.batch_size; }
   int context() const override { return loaded_.config.max_position_embeddings; }
@@ -60,15 +63,22 @@ CheckpointModel::CheckpointModel(const std::string& dir, const LocalOptions& opt
 
 std::vector<Completion> CheckpointModel::complete_streaming(const std::vector<std::string>& prompts, const CompletionOptions& o,
                                                             const OnText& on_text) {
+  std::vector<std::vector<int>> ids;
+  ids.reserve(prompts.size());
+  for (const auto& p : prompts) ids.push_back(prompt_ids(p, o.chat_rendered));
+  return complete_tokens(ids, o, on_text);
+}
+
+std::vector<Completion> CheckpointModel::complete_tokens(const std::vector<std::vector<int>>& prompts, const CompletionOptions& o,
+                                                         const OnText& on_text) {
   if (o.max_tokens < 1) throw InputError("max_tokens must be at least 1");
   std::vector<Completion> out(prompts.size());
-  const text::Tokenizer& tok = *loaded_.tokenizer;
-  const bool bos = tok.add_bos() && !o.chat_rendered;
-  std::vector<std::string> fit;
+  std::vector<std::vector<int>> fit;
   std::vector<std::size_t> where;
   for (std::size_t i = 0; i < prompts.size(); ++i) {
-    const int n = static_cast<int>(tok.encode(prompts[i]).size()) + (bos ? 1 : 0);
+    const int n = static_cast<int>(prompts[i].size());
     out[i].prompt_tokens = n;
+    out[i].prompt_ids = prompts[i];
     if (n >= context()) {
       out[i].finish = "error";
       out[i].error = "the prompt is " + std::to_string(n) + " tokens; the model's context is " + std::to_string(context());
@@ -86,13 +96,12 @@ std::vector<Completion> CheckpointModel::complete_streaming(const std::vector<st
   g.stop = o.stop;
   g.batch_size = options_.batch_size;
   g.prefix_cache = prefix_.get();
-  g.add_bos = o.chat_rendered ? 0 : -1;
   if (on_text) g.on_text = [&](std::size_t k, const std::string& t) { on_text(where[k], t); };
   std::vector<model::Generation> gens;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     model::GenerateStats stats;
-    gens = model::generate(loaded_.model, tok, fit, g, &stats);
+    gens = model::generate_tokens(loaded_.model, *loaded_.tokenizer, fit, g, &stats);
     totals_ += stats;
   }
   for (std::size_t k = 0; k < gens.size(); ++k) {
@@ -100,6 +109,31 @@ std::vector<Completion> CheckpointModel::complete_streaming(const std::vector<st
     c.text = std::move(gens[k].text);
     c.finish = gens[k].finish;
     c.completion_tokens = static_cast<int>(gens[k].tokens.size());
+    c.ids = std::move(gens[k].tokens);
+  }
+  return out;
+}
+
+std::vector<TokenLogprob> CheckpointModel::score(const std::vector<int>& ids, int top_k) {
+  for (int id : ids) {
+    if (id < 0 || id >= loaded_.config.vocab_size) {
+      throw InputError("token id " + std::to_string(id) + " is outside the vocabulary (0 to " + std::to_string(loaded_.config.vocab_size - 1) + ")");
+    }
+  }
+  model::SequenceScores s;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    s = model::score_sequence(loaded_.model, ids, top_k);
+  }
+  std::vector<TokenLogprob> out(ids.size() > 0 ? ids.size() - 1 : 0);
+  const auto lp = s.logprobs.accessor<float, 1>();
+  const auto top = s.top_logprobs.accessor<float, 2>();
+  const auto top_ids = s.top_ids.accessor<std::int64_t, 2>();
+  for (std::size_t t = 0; t < out.size(); ++t) {
+    const auto i = static_cast<std::int64_t>(t);
+    out[t].id = ids[t + 1];
+    out[t].logprob = lp[i];
+    for (std::int64_t j = 0; j < s.top_ids.size(1); ++j) out[t].top.emplace_back(static_cast<int>(top_ids[i][j]), top[i][j]);
   }
   return out;
 }
@@ -117,6 +151,14 @@ GenerationTotals CheckpointModel::totals() {
 }
 
 }  // namespace
+
+std::vector<int> LocalModel::prompt_ids(const std::string& prompt, bool chat_rendered) const {
+  const text::Tokenizer& tok = tokenizer();
+  std::vector<int> ids;
+  if (tok.bos_id() >= 0 && tok.add_bos() && !chat_rendered) ids.push_back(tok.bos_id());
+  for (int id : tok.encode(prompt)) ids.push_back(id);
+  return ids;
+}
 
 std::unique_ptr<LocalModel> open_local(const std::string& dir, const LocalOptions& options) {
   return std::make_unique<CheckpointModel>(dir, options);

@@ -218,6 +218,17 @@ GenerateStats& GenerateStats::operator+=(const GenerateStats& o) {
 
 std::vector<Generation> generate(CausalLM& model, const text::Tokenizer& tok, const std::vector<std::string>& prompts,
                                  const GenerateOptions& o, GenerateStats* stats_out) {
+  const bool bos = tok.bos_id() >= 0 && (o.add_bos == 1 || (o.add_bos == -1 && tok.add_bos()));
+  std::vector<std::vector<int>> ids(prompts.size());
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    if (bos) ids[i].push_back(tok.bos_id());
+    for (int id : tok.encode(prompts[i])) ids[i].push_back(id);
+  }
+  return generate_tokens(model, tok, ids, o, stats_out);
+}
+
+std::vector<Generation> generate_tokens(CausalLM& model, const text::Tokenizer& tok, const std::vector<std::vector<int>>& prompts,
+                                        const GenerateOptions& o, GenerateStats* stats_out) {
   if (o.max_new_tokens < 1) throw InputError("max_new_tokens must be at least 1");
   if (o.top_p <= 0 || o.top_p > 1) throw InputError("top_p must be in (0, 1]");
   if (o.batch_size < 1) throw InputError("batch size must be at least 1");
@@ -225,8 +236,8 @@ std::vector<Generation> generate(CausalLM& model, const text::Tokenizer& tok, co
   const bool was_training = model->is_training();
   model->eval();
   const auto start = std::chrono::steady_clock::now();
-  const bool bos = tok.bos_id() >= 0 && (o.add_bos == 1 || (o.add_bos == -1 && tok.add_bos()));
   const int context = model->config.max_position_embeddings;
+  const std::int64_t vocab = model->config.vocab_size;
   std::vector<Generation> results(prompts.size());
   GenerateStats stats;
   at::Generator gen = at::detail::createCPUGenerator(o.seed);
@@ -235,9 +246,14 @@ std::vector<Generation> generate(CausalLM& model, const text::Tokenizer& tok, co
   for (std::size_t i = 0; i < prompts.size(); ++i) {
     Row r;
     r.prompt = i;
-    if (bos) r.ids.push_back(tok.bos_id());
-    for (int id : tok.encode(prompts[i])) r.ids.push_back(id);
+    r.ids = prompts[i];
     if (r.ids.empty()) r.ids.push_back(tok.eos_id() >= 0 ? tok.eos_id() : 0);  // something to condition on
+    for (int id : r.ids) {
+      if (id < 0 || id >= vocab) {
+        throw InputError("prompt " + std::to_string(i) + " holds token id " + std::to_string(id) + "; the model's ids are 0 to " +
+                         std::to_string(vocab - 1));
+      }
+    }
     const int n = static_cast<int>(r.ids.size());
     if (n >= context) {
       throw InputError("prompt " + std::to_string(i) + " is " + std::to_string(n) + " tokens; the model's context is " +

@@ -1,19 +1,23 @@
-// The HTTP side of steper serve: request checking, OpenAI-shaped responses,
-// server-sent events for streaming.
+// The HTTP side of steper serve: routes, OpenAI-shaped responses,
+// server-sent events for streaming, request ids, the access log and
+// /metrics. Requests are read in openai_request.cc.
 #include <dirent.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "batcher.h"
 #include "connection_pool.h"
+#include "metrics.h"
+#include "openai_request.h"
+#include "openai_response.h"
 #include "steper/serve.h"
 
 namespace steper::serve {
@@ -21,43 +25,11 @@ namespace {
 
 using json = nlohmann::json;
 
-// A request the client got wrong: HTTP status, message and the parameter.
-struct BadRequest {
-  int status;
-  std::string message, param, type = "invalid_request_error";
-};
-
-json error_body(const BadRequest& e) {
-  return json{{"error", {{"message", e.message}, {"type", e.type}, {"param", e.param.empty() ? json() : json(e.param)}, {"code", json()}}}};
-}
-
-std::vector<std::string> strings_of(const json& j, const char* field, std::size_t max, bool allow_empty_list) {
-  std::vector<std::string> out;
-  if (j.is_string()) return {j.get<std::string>()};
-  if (!j.is_array()) throw BadRequest{400, std::string("'") + field + "' must be a string or an array of strings", field};
-  for (const auto& x : j) {
-    if (!x.is_string()) throw BadRequest{400, std::string("'") + field + "' must hold strings only", field};
-    out.push_back(x.get<std::string>());
-  }
-  if (out.empty() && !allow_empty_list) throw BadRequest{400, std::string("'") + field + "' is empty", field};
-  if (out.size() > max) {
-    throw BadRequest{400, std::string("'") + field + "' holds " + std::to_string(out.size()) + " entries; at most " + std::to_string(max), field};
-  }
-  return out;
-}
-
-double number_in(const json& body, const char* field, double fallback, double lo, double hi, bool open_lo = false) {
-  if (!body.contains(field) || body[field].is_null()) return fallback;
-  if (!body[field].is_number()) throw BadRequest{400, std::string("'") + field + "' must be a number", field};
-  const double v = body[field].get<double>();
-  if (v > hi || v < lo || (open_lo && v == lo)) {
-    throw BadRequest{400, std::string("'") + field + "' is " + body[field].dump() + "; it must be in " + (open_lo ? "(" : "[") +
-                               json(lo).dump() + ", " + json(hi).dump() + "]", field};
-  }
-  return v;
-}
-
 std::string finish_reason(const std::string& finish) { return finish == "length" ? "length" : "stop"; }
+
+std::int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 // httplib listens with a backlog of 5 (a compile-time setting of Debian's
 // shared build): 32 clients connecting at once lost SYNs and waited for the
@@ -84,30 +56,57 @@ void widen_backlog(int port) {
   ::closedir(dir);
 }
 
+
+// The request this connection's thread is serving: httplib runs routing,
+// the handler, a stream's provider and the logger of one request on one
+// thread, one request after another.
+struct Current {
+  RequestRecord record;
+  std::chrono::steady_clock::time_point start;
+};
+thread_local Current current;
+
+// A client's x-request-id is echoed when it is short and printable.
+bool usable_request_id(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) return false;
+  }
+  return true;
+}
+
+const char* const kRoutes[] = {"/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions",
+                               "/tokenize", "/detokenize", "/tokenizer_info"};
+
 }  // namespace
 
 struct Server::Impl {
   lm::LocalModel& model;
   ServeOptions o;
+  RequestLimits limits;
   std::string name;
+  std::int64_t created = unix_seconds();
   httplib::Server http;
+  Metrics metrics;
   Batcher batcher;
   ServerStats stats;
   std::atomic<std::uint64_t> next_id{0};
 
-  // The most bytes a prompt may have: the context times the longest token,
-  // times 4 for normalisation that shrinks text. Longer prompts are refused
-  // before any tokenizing: a 3.9 MB prompt once cost the server gigabytes to
-  // find out. (Long runs of white space that SentencePiece folds into one
-  // token could fit beyond this; no client needs them.)
-  std::size_t max_prompt_bytes;
-
   Impl(lm::LocalModel& m, ServeOptions options)
-      : model(m),
-        o(std::move(options)),
-        name(o.model_name.empty() ? m.name() : o.model_name),
-        batcher(m, o.max_batch),
-        max_prompt_bytes(static_cast<std::size_t>(m.context()) * longest_token_bytes(m.tokenizer()) * 4) {}
+      : model(m), o(std::move(options)), batcher(m, o.max_batch, [this](std::size_t n) { metrics.batch_done(n); }) {
+    name = o.model_name.empty() ? m.name() : o.model_name;
+    limits.model_names = {name};
+    // vLLM's default name is the path given to --model; a client may send either.
+    if (!o.model_path.empty() && o.model_path != name) limits.model_names.push_back(o.model_path);
+    limits.max_tokens_limit = o.max_tokens_limit;
+    limits.max_prompts = o.max_prompts;
+    // The most bytes a prompt may have: the context times the longest token,
+    // times 4 for normalisation that shrinks text. Longer prompts are refused
+    // before any tokenizing: a 3.9 MB prompt once cost the server gigabytes
+    // to find out. (Long runs of white space that SentencePiece folds into
+    // one token could fit beyond this; no client needs them.)
+    limits.max_prompt_bytes = static_cast<std::size_t>(m.context()) * longest_token_bytes(m.tokenizer()) * 4;
+  }
 
   static std::size_t longest_token_bytes(const text::Tokenizer& tok) {
     std::size_t longest = 1;
@@ -115,155 +114,58 @@ struct Server::Impl {
     return longest;
   }
 
-  // A chat request through the model's chat template, as vLLM renders it:
-  // add_generation_prompt (default true), continue_final_message and
-  // chat_template_kwargs are honoured. Read in key order, so that tools and
-  // arguments come out of `tojson` as the client wrote them.
-  std::string render_chat(const std::string& raw) const {
-    const auto body = nlohmann::ordered_json::parse(raw, nullptr, false);
-    const auto& messages = body.contains("messages") ? body["messages"] : nlohmann::ordered_json();
-    if (!messages.is_array() || messages.empty()) throw BadRequest{400, "'messages' must be a non-empty array", "messages"};
-    for (std::size_t i = 0; i < messages.size(); ++i) {
-      const auto& m = messages[i];
-      const std::string at = "messages[" + std::to_string(i) + "]";
-      if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) throw BadRequest{400, at + " needs a string 'role'", at};
-      if (m.contains("content") && !(m["content"].is_string() || m["content"].is_array() || m["content"].is_null())) {
-        throw BadRequest{400, at + ".content must be a string, a list of parts or null", at};
-      }
-    }
-    text::ChatOptions chat;
-    auto flag = [&](const char* field, bool fallback) {
-      if (!body.contains(field) || body[field].is_null()) return fallback;
-      if (!body[field].is_boolean()) throw BadRequest{400, std::string("'") + field + "' must be true or false", field};
-      return body[field].get<bool>();
-    };
-    chat.continue_final_message = flag("continue_final_message", false);
-    chat.add_generation_prompt = flag("add_generation_prompt", !chat.continue_final_message);
-    if (body.contains("chat_template_kwargs") && !body["chat_template_kwargs"].is_null()) {
-      if (!body["chat_template_kwargs"].is_object()) throw BadRequest{400, "'chat_template_kwargs' must be an object", "chat_template_kwargs"};
-      chat.variables = body["chat_template_kwargs"];
-    }
-    if (body.contains("tools") && !body["tools"].is_null()) chat.variables["tools"] = body["tools"];
-    try {
-      return model.chat_template()->render(messages, chat);
-    } catch (const InputError& e) {
-      throw BadRequest{400, e.what(), "messages"};
-    }
-  }
-
-  // The prompts and settings of a request, checked; `stream` says whether
-  // the client asked for server-sent events.
-  std::shared_ptr<Job> parse(const std::string& raw, bool chat, bool& stream) {
-    json body = json::parse(raw, nullptr, false);
-    if (body.is_discarded()) throw BadRequest{400, "the body is not valid JSON", ""};
-    if (!body.is_object()) throw BadRequest{400, "the body must be a JSON object", ""};
-    if (body.contains("model") && !body["model"].is_null()) {
-      if (!body["model"].is_string()) throw BadRequest{400, "'model' must be a string", "model"};
-      if (body["model"].get<std::string>() != name) {
-        throw BadRequest{404, "the model '" + body["model"].get<std::string>() + "' does not exist; this server serves '" + name + "'",
-                         "model", "not_found_error"};
-      }
-    }
-    if (body.contains("n") && !(body["n"].is_number_integer() && body["n"].get<int>() == 1)) {
-      throw BadRequest{400, "only n = 1 is supported", "n"};
-    }
-    auto job = std::make_shared<Job>();
-    if (chat && model.chat_template()) {
-      job->prompts.push_back(render_chat(raw));
-      job->options.chat_rendered = true;
-    } else if (chat) {
-      if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty()) {
-        throw BadRequest{400, "'messages' must be a non-empty array", "messages"};
-      }
-      std::string prompt;
-      for (std::size_t i = 0; i < body["messages"].size(); ++i) {
-        const json& m = body["messages"][i];
-        const std::string at = "messages[" + std::to_string(i) + "]";
-        if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) throw BadRequest{400, at + " needs a string 'role'", at};
-        if (!m.contains("content") || !m["content"].is_string()) throw BadRequest{400, at + " needs a string 'content'", at};
-        prompt += (i ? "\n\n" : "") + m["content"].get<std::string>();
-      }
-      job->prompts.push_back(std::move(prompt));
-    } else {
-      if (!body.contains("prompt")) throw BadRequest{400, "'prompt' is required", "prompt"};
-      job->prompts = strings_of(body["prompt"], "prompt", static_cast<std::size_t>(o.max_prompts), false);
-      // vLLM's switch: false when the client rendered a chat template, which wrote BOS itself.
-      if (body.contains("add_special_tokens") && !body["add_special_tokens"].is_null()) {
-        if (!body["add_special_tokens"].is_boolean()) throw BadRequest{400, "'add_special_tokens' must be true or false", "add_special_tokens"};
-        job->options.chat_rendered = !body["add_special_tokens"].get<bool>();
-      }
-    }
-    lm::CompletionOptions& c = job->options;
-    const std::string tokens_field = body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-    c.max_tokens = static_cast<int>(number_in(body, tokens_field.c_str(), chat ? 256 : 16, 1, o.max_tokens_limit));
-    if (body.contains(tokens_field) && !body[tokens_field].is_number_integer()) throw BadRequest{400, "'" + tokens_field + "' must be an integer", tokens_field};
-    c.temperature = number_in(body, "temperature", 1.0, 0, 2);
-    c.top_p = number_in(body, "top_p", 1.0, 0, 1, true);
-    c.seed = static_cast<std::uint64_t>(number_in(body, "seed", 0, 0, 1e18));
-    if (body.contains("stop") && !body["stop"].is_null()) c.stop = strings_of(body["stop"], "stop", 4, true);
-    // Refuse what cannot fit before any byte of a stream is sent.
-    const text::Tokenizer& tok = model.tokenizer();
-    const int bos = tok.add_bos() && !c.chat_rendered ? 1 : 0;
-    for (std::size_t i = 0; i < job->prompts.size(); ++i) {
-      if (job->prompts[i].size() > max_prompt_bytes) {
-        throw BadRequest{400, "this model's maximum context length is " + std::to_string(model.context()) + " tokens; prompt " +
-                                  std::to_string(i) + " is " + std::to_string(job->prompts[i].size()) + " bytes, more than " +
-                                  std::to_string(max_prompt_bytes) + " bytes can fit", chat ? "messages" : "prompt"};
-      }
-      const int n = static_cast<int>(tok.encode(job->prompts[i]).size()) + bos;
-      if (n >= model.context()) {
-        throw BadRequest{400, "this model's maximum context length is " + std::to_string(model.context()) + " tokens; prompt " +
-                                  std::to_string(i) + " is " + std::to_string(n) + " tokens", chat ? "messages" : "prompt"};
-      }
-    }
-    stream = false;
-    if (body.contains("stream") && !body["stream"].is_null()) {
-      if (!body["stream"].is_boolean()) throw BadRequest{400, "'stream' must be true or false", "stream"};
-      stream = body["stream"].get<bool>();
-    }
-    return job;
-  }
-
   json envelope(bool chat, const std::string& id, bool chunk) const {
     return json{{"id", id},
                 {"object", chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion"},
-                {"created", std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count()},
+                {"created", unix_seconds()},
                 {"model", name}};
   }
 
-  // A completion route. The body is read here, not by httplib, so that its
-  // limit holds for chunked bodies too (httplib 0.11 checks it only against
+  json model_object() const {
+    return json{{"id", name}, {"object", "model"}, {"created", created}, {"owned_by", "steper"}, {"root", name},
+                {"parent", nullptr}, {"max_model_len", model.context()}};
+  }
+
+  void send_error(httplib::Response& res, const BadRequest& e) {
+    ++stats.errors;
+    res.status = e.status;
+    res.set_content(error_body(e).dump(), "application/json");
+  }
+
+  // Reads a body through httplib's content reader, so that the limit holds
+  // for chunked bodies too (httplib 0.11 checks it only against
   // Content-Length: a 6 MB chunked body was read and tokenized in full).
+  // Past the limit the rest is read and dropped (up to 16 times the limit),
+  // so that the client gets its 413 rather than a reset. False: answered.
+  bool read_body(const httplib::ContentReader& read, httplib::Response& res, std::string& body) {
+    bool too_large = false;
+    std::size_t dropped = 0;
+    const bool whole = read([&](const char* data, std::size_t n) {
+      if (!too_large && body.size() + n <= o.max_body_bytes) {
+        body.append(data, n);
+        return true;
+      }
+      too_large = true;
+      body = std::string();
+      dropped += n;
+      return dropped <= 16 * o.max_body_bytes;
+    });
+    if (whole && !too_large) return true;
+    res.set_header("Connection", "close");  // the rest of the body may be unread
+    send_error(res, too_large || res.status == 413
+                        ? BadRequest{413, "the request body is larger than " + std::to_string(o.max_body_bytes) + " bytes", ""}
+                        : BadRequest{400, "the request body could not be read", ""});
+    return false;
+  }
+
+  // A completion route.
   httplib::Server::HandlerWithContentReader route(bool chat) {
     return [this, chat](const httplib::Request&, httplib::Response& res, const httplib::ContentReader& read) {
+      ++stats.requests;
       bool large = false;
       {
-        // Past the limit the rest is read and dropped (up to 16 times the
-        // limit), so that the client gets its 413 rather than a reset.
         std::string body;
-        bool too_large = false;
-        std::size_t dropped = 0;
-        const bool whole = read([&](const char* data, std::size_t n) {
-          if (!too_large && body.size() + n <= o.max_body_bytes) {
-            body.append(data, n);
-            return true;
-          }
-          too_large = true;
-          body = std::string();
-          dropped += n;
-          return dropped <= 16 * o.max_body_bytes;
-        });
-        if (!whole || too_large) {
-          ++stats.requests;
-          ++stats.errors;
-          res.set_header("Connection", "close");  // the rest of the body may be unread
-          const BadRequest e = too_large || res.status == 413
-                                   ? BadRequest{413, "the request body is larger than " + std::to_string(o.max_body_bytes) + " bytes", ""}
-                                   : BadRequest{400, "the request body could not be read", ""};
-          res.status = e.status;
-          res.set_content(error_body(e).dump(), "application/json");
-          return;
-        }
+        if (!read_body(read, res, body)) return;
         large = body.size() >= kLargeBody;
         complete(body, res, chat);
       }
@@ -276,55 +178,75 @@ struct Server::Impl {
   static constexpr std::size_t kLargeBody = 1u << 20;
 
   void complete(const std::string& raw, httplib::Response& res, bool chat) {
-    ++stats.requests;
-    std::shared_ptr<Job> job;
-    bool stream = false;
+    CompletionRequest r;
     try {
-      job = parse(raw, chat, stream);
+      r = parse_completion_request(raw, chat, limits, model);
     } catch (const BadRequest& e) {
-      ++stats.errors;
-      res.status = e.status;
-      res.set_content(error_body(e).dump(), "application/json");
-      return;
+      return send_error(res, e);
     }
+    auto job = std::make_shared<Job>();
+    for (const auto& p : r.prompts) {
+      for (int j = 0; j < r.n; ++j) job->prompts.push_back(p);  // choice i*n+j
+    }
+    job->options = r.options;
+    job->any_seed = r.any_seed;
+    job->logprobs = r.logprobs;
+    job->score_prompt = r.echo;
+    for (const auto& p : r.prompts) current.record.prompt_tokens += static_cast<std::int64_t>(p.size());
     const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(++next_id);
     batcher.submit(job);
-    if (stream) return start_stream(res, job, chat, id);
+    if (r.stream) return start_stream(res, job, r, id);
     std::unique_lock<std::mutex> lock(job->mutex);
     job->changed.wait(lock, [&] { return job->done; });
-    if (!job->error.empty()) {
-      ++stats.errors;
-      res.status = 500;
-      res.set_content(error_body(BadRequest{500, job->error, "", "server_error"}).dump(), "application/json");
-      return;
-    }
+    if (!job->error.empty()) return send_error(res, BadRequest{500, job->error, "", "server_error"});
     json out = envelope(chat, id, false);
     out["choices"] = json::array();
-    int prompt_tokens = 0, completion_tokens = 0;
-    for (std::size_t i = 0; i < job->out.size(); ++i) {
-      const lm::Completion& c = job->out[i];
-      json choice{{"index", i}, {"finish_reason", finish_reason(c.finish)}};
-      if (chat) choice["message"] = {{"role", "assistant"}, {"content", c.text}};
-      else {
-        choice["text"] = c.text;
-        choice["logprobs"] = nullptr;
+    std::int64_t completion_tokens = 0;
+    for (std::size_t k = 0; k < job->out.size(); ++k) {
+      const lm::Completion& c = job->out[k];
+      const std::size_t prompt = k / static_cast<std::size_t>(r.n);
+      json choice{{"index", k}, {"finish_reason", finish_reason(c.finish)}};
+      const std::vector<lm::TokenLogprob> none;
+      const auto& scored = job->scores.empty() ? none : job->scores[k];
+      if (chat) {
+        choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+        if (r.logprobs >= 0) {
+          // The end-of-sequence token is not part of the message.
+          std::vector<lm::TokenLogprob> shown = scored;
+          if (c.finish == "eos" && !shown.empty()) shown.pop_back();
+          choice["logprobs"] = chat_logprobs(shown, model.tokenizer());
+        } else {
+          choice["logprobs"] = nullptr;
+        }
+      } else {
+        choice["text"] = r.echo ? r.prompt_texts[prompt] + c.text : c.text;
+        const int first = r.echo && !c.prompt_ids.empty() ? c.prompt_ids[0] : -1;
+        choice["logprobs"] = r.logprobs >= 0 ? completion_logprobs(scored, model.tokenizer(), first) : json(nullptr);
       }
       out["choices"].push_back(choice);
-      prompt_tokens += c.prompt_tokens;
       completion_tokens += c.completion_tokens;
     }
-    out["usage"] = {{"prompt_tokens", prompt_tokens}, {"completion_tokens", completion_tokens}, {"total_tokens", prompt_tokens + completion_tokens}};
+    current.record.completion_tokens = completion_tokens;
+    out["usage"] = usage(current.record.prompt_tokens, completion_tokens);
     res.set_content(out.dump(), "application/json");
+  }
+
+  static json usage(std::int64_t prompt, std::int64_t completion) {
+    return json{{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
   }
 
   // Server-sent events: one chunk per new piece of text. Text that may still
   // turn into a stop string, or ends inside a UTF-8 character, is held back
-  // until the next token settles it.
-  void start_stream(httplib::Response& res, std::shared_ptr<Job> job, bool chat, std::string id) {
+  // until the next token settles it. With stream_options.include_usage a
+  // last chunk with no choices carries the usage.
+  void start_stream(httplib::Response& res, std::shared_ptr<Job> job, const CompletionRequest& r, std::string id) {
     auto sent = std::make_shared<std::vector<std::size_t>>(job->prompts.size(), 0);
-    auto started = std::make_shared<bool>(false);
+    auto started = std::make_shared<std::vector<bool>>(job->prompts.size(), false);
+    const bool chat = r.chat, include_usage = r.include_usage;
+    const std::int64_t prompt_tokens = current.record.prompt_tokens;
     res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider("text/event-stream", [this, job, chat, id, sent, started](std::size_t, httplib::DataSink& sink) {
+    res.set_chunked_content_provider("text/event-stream", [this, job, chat, include_usage, prompt_tokens, id, sent, started](
+                                                              std::size_t, httplib::DataSink& sink) {
       auto event = [&](const json& j) {
         const std::string line = "data: " + j.dump() + "\n\n";
         return sink.write(line.data(), line.size());
@@ -334,27 +256,38 @@ struct Server::Impl {
         json choice{{"index", i}, {"finish_reason", finish}};
         if (chat) {
           choice["delta"] = json::object();
-          if (!*started) choice["delta"]["role"] = "assistant";
+          if (!(*started)[i]) choice["delta"]["role"] = "assistant";
           if (!piece.empty()) choice["delta"]["content"] = piece;
         } else {
           choice["text"] = piece;
-          choice["logprobs"] = nullptr;
         }
+        choice["logprobs"] = nullptr;
         j["choices"] = json::array({choice});
-        *started = true;
+        if (include_usage) j["usage"] = nullptr;
+        (*started)[i] = true;
         return event(j);
       };
       std::unique_lock<std::mutex> lock(job->mutex);
       job->changed.wait_for(lock, std::chrono::milliseconds(200));
       if (job->done) {
         if (!job->error.empty()) {
+          current.record.status = 500;
           event(error_body(BadRequest{500, job->error, "", "server_error"}));
         } else {
+          std::int64_t completion_tokens = 0;
           for (std::size_t i = 0; i < job->out.size(); ++i) {
             const std::string& text = job->out[i].text;
             const std::string rest = (*sent)[i] < text.size() ? text.substr((*sent)[i]) : "";
             if (!rest.empty() && !chunk(i, rest, nullptr)) return false;
             if (!chunk(i, "", finish_reason(job->out[i].finish))) return false;
+            completion_tokens += job->out[i].completion_tokens;
+          }
+          current.record.completion_tokens = completion_tokens;
+          if (include_usage) {
+            json j = envelope(chat, id, true);
+            j["choices"] = json::array();
+            j["usage"] = usage(prompt_tokens, completion_tokens);
+            if (!event(j)) return false;
           }
         }
         const std::string done = "data: [DONE]\n\n";
@@ -401,27 +334,154 @@ struct Server::Impl {
     return out;
   }
 
+  // vLLM's tokenizer endpoints, which lm-evaluation-harness's
+  // local-completions uses instead of a Hugging Face tokenizer when the
+  // server has them: POST /tokenize {"prompt" | "messages",
+  // "add_special_tokens"}, POST /detokenize {"tokens"}, GET /tokenizer_info.
+  httplib::Server::HandlerWithContentReader tokenize_route(bool encode) {
+    return [this, encode](const httplib::Request&, httplib::Response& res, const httplib::ContentReader& read) {
+      ++stats.requests;
+      std::string raw;
+      if (!read_body(read, res, raw)) return;
+      try {
+        const json body = json::parse(raw, nullptr, false);
+        if (body.is_discarded() || !body.is_object()) throw BadRequest{400, "the body must be a JSON object", ""};
+        check_model_name(body, limits);
+        const text::Tokenizer& tok = model.tokenizer();
+        if (!encode) {
+          if (!body.contains("tokens") || !body["tokens"].is_array()) throw BadRequest{400, "'tokens' must be a list of token ids", "tokens"};
+          std::vector<int> ids;
+          for (const auto& t : body["tokens"]) {
+            if (!t.is_number_integer() || t.get<std::int64_t>() < 0 || t.get<std::int64_t>() >= tok.vocab_size()) {
+              throw BadRequest{400, "'tokens' holds " + t.dump().substr(0, 40) + "; token ids are integers from 0 to " +
+                                        std::to_string(tok.vocab_size() - 1), "tokens"};
+            }
+            ids.push_back(t.get<int>());
+          }
+          res.set_content(json{{"prompt", tok.decode(ids)}}.dump(), "application/json");
+          return;
+        }
+        std::vector<int> ids;
+        if (body.contains("messages")) {
+          json as_chat = body;
+          as_chat.erase("max_tokens");
+          ids = parse_completion_request(as_chat.dump(), true, limits, model).prompts.at(0);
+        } else {
+          if (!body.contains("prompt") || !body["prompt"].is_string()) throw BadRequest{400, "'prompt' must be a string", "prompt"};
+          if (body["prompt"].get<std::string>().size() > limits.max_prompt_bytes) {
+            throw BadRequest{400, "the prompt is longer than " + std::to_string(limits.max_prompt_bytes) + " bytes", "prompt"};
+          }
+          bool special = true;
+          if (body.contains("add_special_tokens") && !body["add_special_tokens"].is_null()) {
+            if (!body["add_special_tokens"].is_boolean()) throw BadRequest{400, "'add_special_tokens' must be true or false", "add_special_tokens"};
+            special = body["add_special_tokens"].get<bool>();
+          }
+          ids = model.prompt_ids(body["prompt"].get<std::string>(), !special);
+        }
+        res.set_content(json{{"count", ids.size()}, {"max_model_len", model.context()}, {"tokens", ids}, {"token_strs", nullptr}}.dump(),
+                        "application/json");
+      } catch (const BadRequest& e) {
+        send_error(res, e);
+      }
+    };
+  }
+
+  json tokenizer_info() const {
+    const text::Tokenizer& tok = model.tokenizer();
+    auto token = [&](int id) { return id >= 0 ? json(tok.decode({id})) : json(nullptr); };
+    json info{{"tokenizer_class", tok.kind() == "bpe" ? "PreTrainedTokenizerFast" : "LlamaTokenizer"},
+              {"bos_token", token(tok.bos_id())},
+              {"eos_token", token(tok.eos_id())},
+              {"pad_token", nullptr},
+              {"add_bos_token", tok.add_bos()},
+              {"model_max_length", model.context()},
+              {"vocab_size", tok.vocab_size()}};
+    info["chat_template"] = model.chat_template() ? json(model.chat_template()->source()) : json(nullptr);
+    return info;
+  }
+
   void routes() {
     http.new_task_queue = [n = o.max_connections] { return new ConnectionPool(static_cast<std::size_t>(n)); };
     http.set_payload_max_length(o.max_body_bytes);
+    // Without SO_REUSEPORT (which Debian's httplib sets): a second server on
+    // a taken port would start and take half of the first one's requests.
+    http.set_socket_options([reuse = o.reuse_port](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      if (reuse) ::setsockopt(sock, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes);
+    });
+    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      current = Current{};
+      current.start = std::chrono::steady_clock::now();
+      const std::string given = req.get_header_value("x-request-id");
+      current.record.id = usable_request_id(given) ? given : "req-" + std::to_string(++next_id);
+      current.record.method = req.method;
+      current.record.path = req.path;
+      res.set_header("x-request-id", current.record.id);
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      RequestRecord& r = current.record;
+      if (r.id.empty()) r.id = "-", r.method = req.method, r.path = req.path;  // refused before routing
+      if (r.status == 0) r.status = res.status;
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - current.start).count();
+      r.route = "other";
+      for (const char* known : kRoutes) {
+        if (r.path == known) r.route = known;
+      }
+      if (r.path.rfind("/v1/models/", 0) == 0) r.route = "/v1/models/{id}";
+      metrics.request_done(r);
+      if (o.access_log) {
+        const std::string line = "steper serve: " + access_log_line(r) + "\n";
+        std::fputs(line.c_str(), o.access_log);
+        std::fflush(o.access_log);
+      }
+      current = Current{};
+    });
     http.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.set_content("{\"status\":\"ok\"}", "application/json"); });
+    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(metrics.text(batcher.queued(), batcher.running()), "text/plain; version=0.0.4");
+    });
     http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-      json m{{"id", name}, {"object", "model"}, {"owned_by", "steper"}, {"max_model_len", model.context()}};
-      res.set_content(json{{"object", "list"}, {"data", json::array({m})}}.dump(), "application/json");
+      res.set_content(json{{"object", "list"}, {"data", json::array({model_object()})}}.dump(), "application/json");
+    });
+    http.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+      const std::string asked = req.matches[1];
+      for (const auto& n : limits.model_names) {
+        if (asked == n) return res.set_content(model_object().dump(), "application/json");
+      }
+      send_error(res, BadRequest{404, "the model '" + asked + "' does not exist; this server serves '" + name + "'", "model", "not_found_error"});
     });
     http.Post("/v1/completions", route(false));
     http.Post("/v1/chat/completions", route(true));
-    // Statuses httplib sets itself (404 unknown path, 413 too large, ...) get a JSON body too.
+    http.Post("/tokenize", tokenize_route(true));
+    http.Post("/detokenize", tokenize_route(false));
+    http.Get("/tokenizer_info", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(tokenizer_info().dump(), "application/json");
+    });
+    // Statuses httplib sets itself (404 unknown path, 413 too large, ...)
+    // get a JSON body too; a known path with the wrong method is a 405.
     http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
       ++stats.errors;
+      if (res.status == 404) {
+        const bool get = req.path == "/health" || req.path == "/metrics" || req.path == "/tokenizer_info" || req.path == "/v1/models" ||
+                         req.path.rfind("/v1/models/", 0) == 0;
+        const bool post = req.path == "/v1/completions" || req.path == "/v1/chat/completions" || req.path == "/tokenize" || req.path == "/detokenize";
+        if (get || post) {
+          res.status = 405;
+          res.set_header("Allow", get ? "GET" : "POST");
+          res.set_content(error_body(BadRequest{405, req.method + " is not allowed on " + req.path + "; use " + (get ? "GET" : "POST"), ""}).dump(),
+                          "application/json");
+          return;
+        }
+      }
       std::string message = res.status == 404 ? "no route " + req.method + " " + req.path
                             : res.status == 413 ? "the request body is larger than " + std::to_string(o.max_body_bytes) + " bytes"
                                                 : "HTTP " + std::to_string(res.status);
       res.set_content(error_body(BadRequest{res.status, message, ""}).dump(), "application/json");
     });
     http.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-      ++stats.errors;
       std::string message = "internal error";
       try {
         std::rethrow_exception(ep);
@@ -429,8 +489,7 @@ struct Server::Impl {
         message = e.what();
       } catch (...) {
       }
-      res.status = 500;
-      res.set_content(error_body(BadRequest{500, message, "", "server_error"}).dump(), "application/json");
+      send_error(res, BadRequest{500, message, "", "server_error"});
     });
   }
 };
@@ -454,7 +513,10 @@ int Server::bind() {
   int port = s.o.port;
   if (port == 0) port = s.http.bind_to_any_port(s.o.host.c_str());
   else if (!s.http.bind_to_port(s.o.host.c_str(), port)) port = -1;
-  if (port < 0) throw RuntimeError("cannot listen on " + s.o.host + ":" + std::to_string(s.o.port) + " (in use, or not an address here)");
+  if (port < 0) {
+    throw RuntimeError("cannot listen on " + s.o.host + ":" + std::to_string(s.o.port) +
+                       ": the address is in use (another server?) or not an address of this machine");
+  }
   widen_backlog(port);
   return port;
 }

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <httplib.h>
@@ -31,6 +32,7 @@ class Running {
  public:
   explicit Running(lm::LocalModel& model, ServeOptions o = {}) {
     o.port = 0;
+    if (o.access_log == stderr) o.access_log = nullptr;  // tests that read it give a file
     server_ = std::make_unique<Server>(model, o);
     port_ = server_->bind();
     thread_ = std::thread([this] { server_->run(); });
@@ -192,6 +194,216 @@ TEST(Serve, BadRequestsGet4xxJsonAndTheServerKeepsServing) {
   EXPECT_EQ(ok->status, 200);
   auto models = c.Get("/v1/models");
   EXPECT_EQ(json::parse(models->body)["data"][0]["id"], "model");
+}
+
+// The requests lm-evaluation-harness's local-completions model sends (its
+// request shapes, lm_eval/models/openai_completions.py and api_models.py),
+// read back the way it reads them: first the probe for vLLM's tokenizer
+// endpoints, then a log-likelihood batch of token-id prompts with echo and
+// logprobs 1, then a generation request. The scores must be the model's own
+// forward pass; the generations the local model's.
+TEST(Serve, LmEvaluationHarnessRequestsGetTheModelsOwnScores) {
+  lm::LocalModel& model = shared_model();
+  Running server(model);
+  httplib::Client c("127.0.0.1", server.port());
+  auto info = c.Get("/tokenizer_info");
+  ASSERT_EQ(info->status, 200) << info->body;
+  ASSERT_TRUE(json::parse(info->body).contains("eos_token"));
+  auto tokenize = [&](const std::string& text) {
+    auto r = c.Post("/tokenize", json{{"prompt", text}, {"add_special_tokens", false}}.dump(), "application/json");
+    EXPECT_EQ(r->status, 200) << r->body;
+    return json::parse(r->body)["tokens"].get<std::vector<int>>();
+  };
+  EXPECT_EQ(tokenize("test"), model.tokenizer().encode("test"));
+  auto detok = c.Post("/detokenize", json{{"tokens", tokenize("Soraia is a horse")}}.dump(), "application/json");
+  EXPECT_EQ(json::parse(detok->body)["prompt"], "Soraia is a horse");
+
+  // (context, continuation) pairs, encoded as the harness does.
+  const std::vector<std::pair<std::string, std::string>> pairs = {
+      {"Wikipedia Title: Soraia\nSoraia is a", " horse"},
+      {"Q: Who founded the town?\nA:", " The founder of the town was"},
+      {"Wikipedia Title: Soraia\n", "Soraia"}};
+  json prompts = json::array();
+  std::vector<std::size_t> ctxlens;
+  std::vector<std::vector<int>> whole;
+  for (const auto& [context, continuation] : pairs) {
+    std::vector<int> ids = tokenize(context);
+    ctxlens.push_back(ids.size());
+    for (int id : tokenize(continuation)) ids.push_back(id);
+    whole.push_back(ids);
+    prompts.push_back(ids);
+  }
+  json loglikelihood{{"model", "model"}, {"prompt", prompts}, {"temperature", 0}, {"max_tokens", 1},
+                     {"logprobs", 1}, {"seed", 1234}, {"echo", true}};
+  auto res = c.Post("/v1/completions", loglikelihood.dump(), "application/json");
+  ASSERT_EQ(res->status, 200) << res->body;
+  json out = json::parse(res->body);
+  ASSERT_EQ(out["choices"].size(), pairs.size());
+  for (const auto& choice : out["choices"]) {
+    const std::size_t i = choice["index"];
+    const json& lp = choice["logprobs"];
+    ASSERT_EQ(lp["token_logprobs"].size(), whole[i].size() + 1) << "the prompt's tokens and the one generated";
+    EXPECT_TRUE(lp["token_logprobs"][0].is_null());
+    EXPECT_TRUE(lp["top_logprobs"][0].is_null());
+    // parse_logprobs: the continuation's tokens are [ctxlen:-1].
+    double sum = 0;
+    bool greedy = true;
+    for (std::size_t t = ctxlens[i]; t < whole[i].size(); ++t) {
+      const double tok = lp["token_logprobs"][t];
+      sum += tok;
+      double best = -1e300;
+      for (const auto& [piece, v] : lp["top_logprobs"][t].items()) best = std::max(best, v.get<double>());
+      greedy = greedy && tok == best;
+    }
+    // The same from steper's own forward pass over exactly these ids.
+    const auto scored = model.score(whole[i], 1);
+    double want = 0;
+    bool want_greedy = true;
+    for (std::size_t t = ctxlens[i]; t < whole[i].size(); ++t) {
+      want += scored[t - 1].logprob;
+      want_greedy = want_greedy && scored[t - 1].top[0].first == whole[i][t];
+    }
+    EXPECT_NEAR(sum, want, 1e-4 * std::max(1.0, std::abs(want))) << i;
+    EXPECT_LT(want, 0);
+    EXPECT_EQ(greedy, want_greedy) << i;
+    // Echo: the text is the prompt's, then the token generated.
+    EXPECT_EQ(choice["text"].get<std::string>().rfind(model.tokenizer().decode(whole[i]), 0), 0u);
+    EXPECT_EQ(lp["tokens"].size(), lp["token_logprobs"].size());
+  }
+
+  // generate_until: token ids, greedy, stop strings and the seed.
+  json generate{{"prompt", json::array({whole[0]})}, {"model", "model"}, {"max_tokens", 12}, {"temperature", 0},
+                {"stop", {"\n\n", json::parse(info->body)["eos_token"]}}, {"seed", 1234}};
+  auto gen = c.Post("/v1/completions", generate.dump(), "application/json");
+  ASSERT_EQ(gen->status, 200) << gen->body;
+  lm::CompletionOptions co;
+  co.max_tokens = 12;
+  co.stop = generate["stop"].get<std::vector<std::string>>();
+  EXPECT_EQ(json::parse(gen->body)["choices"][0]["text"], model.complete_tokens({whole[0]}, co, nullptr)[0].text);
+  // Token ids outside the vocabulary are the client's mistake.
+  auto bad = c.Post("/v1/completions", json{{"prompt", {1, 2, 1000000}}}.dump(), "application/json");
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("prompt[2] is 1000000"), std::string::npos) << bad->body;
+}
+
+// The rest of what vLLM's clients send: n, seeds, content parts, model ids,
+// stream usage, methods, request ids, metrics, the access log, and sampling
+// settings steper cannot honour refused by name.
+TEST(Serve, TheOpenAIApiAsVllmAnswersIt) {
+  testing::TempDir dir;
+  const std::string log_path = dir / "access.log";
+  std::FILE* log = std::fopen(log_path.c_str(), "w");
+  ASSERT_NE(log, nullptr);
+  ServeOptions o;
+  o.model_path = "/models/tiny/";
+  o.access_log = log;
+  {
+    Running server(shared_model(), o);
+    httplib::Client c("127.0.0.1", server.port());
+    auto post = [&](const std::string& path, const json& body, httplib::Headers headers = {}) {
+      auto r = c.Post(path.c_str(), headers, body.dump(), "application/json");
+      EXPECT_TRUE(r);
+      return r;
+    };
+    const std::string prompt = "Wikipedia Title: Soraia\nSoraia is a";
+    // n choices, sampled apart; without a seed each request samples afresh.
+    auto n3 = post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 8}, {"temperature", 1}, {"n", 3}, {"seed", 5}});
+    ASSERT_EQ(n3->status, 200) << n3->body;
+    json choices = json::parse(n3->body)["choices"];
+    ASSERT_EQ(choices.size(), 3u);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(choices[i]["index"], i);
+    std::set<std::string> unseeded, seeded;
+    for (int k = 0; k < 4; ++k) {
+      unseeded.insert(json::parse(post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 8}, {"temperature", 1}})->body)["choices"][0]["text"]);
+      seeded.insert(json::parse(post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 8}, {"temperature", 1}, {"seed", 9}})->body)["choices"][0]["text"]);
+    }
+    EXPECT_GE(unseeded.size(), 2u) << "requests without a seed must not all sample the same text";
+    EXPECT_EQ(seeded.size(), 1u);
+    // Content parts are text joined by newlines; other parts are refused.
+    json parts{{"messages", {{{"role", "user"}, {"content", {{{"type", "text"}, {"text", "Wikipedia Title: Soraia"}},
+                                                             {{"type", "text"}, {"text", "Soraia is a"}}}}}}},
+               {"max_tokens", 6}, {"temperature", 0}};
+    json joined{{"prompt", "Wikipedia Title: Soraia\nSoraia is a"}, {"max_tokens", 6}, {"temperature", 0}};
+    auto pr = post("/v1/chat/completions", parts);
+    ASSERT_EQ(pr->status, 200) << pr->body;
+    EXPECT_EQ(json::parse(pr->body)["choices"][0]["message"]["content"],
+              json::parse(post("/v1/completions", joined)->body)["choices"][0]["text"]);
+    parts["messages"][0]["content"][1] = {{"type", "image_url"}, {"image_url", {{"url", "x"}}}};
+    auto img = post("/v1/chat/completions", parts);
+    EXPECT_EQ(img->status, 400);
+    EXPECT_NE(img->body.find("messages[0].content[1]"), std::string::npos) << img->body;
+    // Chat logprobs: a switch and alternatives.
+    auto clp = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", prompt}}}}, {"max_tokens", 4},
+                                              {"temperature", 0}, {"logprobs", true}, {"top_logprobs", 2}});
+    ASSERT_EQ(clp->status, 200) << clp->body;
+    json content = json::parse(clp->body)["choices"][0]["logprobs"]["content"];
+    ASSERT_FALSE(content.empty());
+    EXPECT_EQ(content[0]["top_logprobs"].size(), 2u);
+    EXPECT_LE(content[0]["logprob"].get<double>(), 0);
+    // Settings steper does not implement are refused by name.
+    for (const json& extra : {json{{"presence_penalty", 0.5}}, json{{"frequency_penalty", 1}}, json{{"logit_bias", {{"5", 10}}}},
+                              json{{"suffix", "end"}}, json{{"response_format", {{"type", "json_object"}}}}, json{{"top_k", 5}}}) {
+      json body{{"prompt", prompt}};
+      body.update(extra);
+      auto r = post("/v1/completions", body);
+      EXPECT_EQ(r->status, 400) << body.dump();
+      EXPECT_EQ(json::parse(r->body)["error"]["param"], extra.begin().key()) << r->body;
+    }
+    json noop{{"prompt", prompt}, {"max_tokens", 2}, {"presence_penalty", 0}, {"logit_bias", json::object()}};
+    EXPECT_EQ(post("/v1/completions", noop)->status, 200);
+    // Models: by name, by the --model path, with created; 404 otherwise.
+    auto m = c.Get("/v1/models/model");
+    ASSERT_EQ(m->status, 200) << m->body;
+    EXPECT_GT(json::parse(m->body)["created"].get<std::int64_t>(), 1700000000);
+    EXPECT_EQ(c.Get("/v1/models/nope")->status, 404);
+    EXPECT_EQ(post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 2}, {"model", "/models/tiny/"}})->status, 200);
+    // Streams end with the usage when asked.
+    auto s = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", prompt}}}}, {"max_tokens", 5},
+                                           {"temperature", 0}, {"stream", true}, {"stream_options", {{"include_usage", true}}}});
+    ASSERT_EQ(s->status, 200);
+    const std::string raw = s->body;
+    const std::size_t last = raw.rfind("data: {");
+    ASSERT_NE(last, std::string::npos);
+    json usage_chunk = json::parse(raw.substr(last + 6, raw.find("\n\n", last) - last - 6));
+    EXPECT_TRUE(usage_chunk["choices"].empty());
+    EXPECT_GT(usage_chunk["usage"]["completion_tokens"].get<int>(), 0);
+    EXPECT_EQ(post("/v1/completions", {{"prompt", prompt}, {"stream_options", {{"include_usage", true}}}})->status, 400);
+    // A known path with the wrong method is a 405 naming the right one.
+    auto wrong = c.Get("/v1/completions");
+    EXPECT_EQ(wrong->status, 405);
+    EXPECT_EQ(wrong->get_header_value("Allow"), "POST");
+    // Request ids: the client's echoed, else one made up.
+    auto with_id = post("/v1/completions", {{"prompt", prompt}, {"max_tokens", 2}}, {{"X-Request-Id", "trace-42"}});
+    EXPECT_EQ(with_id->get_header_value("x-request-id"), "trace-42");
+    EXPECT_FALSE(c.Get("/health")->get_header_value("x-request-id").empty());
+    // Prometheus text.
+    auto metrics = c.Get("/metrics");
+    ASSERT_EQ(metrics->status, 200);
+    for (const char* line : {"steper_requests_total{path=\"/v1/completions\",status=\"200\"}", "steper_generation_tokens_total ",
+                             "steper_queue_depth 0", "steper_batch_size_bucket{le=\"+Inf\"}",
+                             "steper_request_duration_seconds_count "}) {
+      EXPECT_NE(metrics->body.find(line), std::string::npos) << line << "\n" << metrics->body;
+    }
+  }
+  std::fclose(log);
+  const std::string lines = testing::read_file(log_path);
+  EXPECT_NE(lines.find(" trace-42 POST /v1/completions 200 in="), std::string::npos) << lines;
+  EXPECT_NE(lines.find(" GET /v1/completions 405 "), std::string::npos) << lines;
+}
+
+// Two servers on one port split its requests between them (Debian's httplib
+// sets SO_REUSEPORT): the second must stop, unless both opt in.
+TEST(Serve, ASecondServerOnATakenPortIsRefused) {
+  ServeOptions o;
+  Running first(shared_model(), o);
+  o.port = first.port();
+  Server second(shared_model(), o);
+  try {
+    second.bind();
+    FAIL() << "a second server bound port " << o.port;
+  } catch (const RuntimeError& e) {
+    EXPECT_NE(std::string(e.what()).find("in use"), std::string::npos) << e.what();
+  }
 }
 
 // Many clients connecting at once must not wait for SYN retransmission:
