@@ -45,6 +45,7 @@ const Running& running() {
     o.port = 0;
     o.max_tokens_limit = 4;
     o.max_body_bytes = 1 << 16;
+    o.access_log = nullptr;  // a line per input would drown the fuzzer's own output
     out.server = std::make_unique<steper::serve::Server>(*out.model, o);
     out.port = out.server->bind();
     out.thread = std::thread([s = out.server.get()] { s->run(); });

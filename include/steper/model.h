@@ -303,10 +303,19 @@ struct LoadedModel {
 // once in `dtype` (plus one tensor in flight), never an fp32 copy beside it.
 LoadedModel load_model(const std::string& dir, torch::Device device = torch::kCPU, torch::Dtype dtype = torch::kFloat32);
 
-// Writes DIR/config.json and DIR/model.safetensors (in `dtype`), and copies
+// Writes DIR/config.json and DIR/model.safetensors (in `dtype`), copies
 // the tokenizer file `tokenizer_file` (tokenizer.model or tokenizer.json)
-// into DIR unless it is empty. Tied models omit lm_head.weight.
+// into DIR unless it is empty, and completes the Hugging Face folder
+// (write_hf_files). config.json's pad_token_id is the tokenizer's when the
+// config has none. Tied models omit lm_head.weight.
 void save_model(CausalLM& model, const std::string& dir, const std::string& tokenizer_file,
                 torch::Dtype dtype = torch::kFloat32);
+
+// generation_config.json, tokenizer_config.json (bos, eos, unk, pad,
+// add_bos_token, and the chat template when known) and
+// special_tokens_map.json in DIR: copied from the folder of
+// `tokenizer_file` where it has them (a real model's own), else written
+// from the tokenizer and `config`. Only the first without a tokenizer.
+void write_hf_files(const std::string& dir, const ModelConfig& config, const std::string& tokenizer_file);
 
 }  // namespace steper::model

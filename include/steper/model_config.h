@@ -124,6 +124,7 @@ struct ModelConfig {
   bool attention_bias = false;        // biases on q/k/v (Qwen2)
   int bos_token_id = 1;               // -1: none
   int eos_token_id = 2;               // the first of eos_token_ids; -1: none
+  int pad_token_id = -1;              // -1: none (save_model takes the tokenizer's)
   // Every id that ends a generation: config.json's eos_token_id (an int or
   // a list) and generation_config.json's.
   std::vector<int> eos_token_ids;

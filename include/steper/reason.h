@@ -228,6 +228,9 @@ struct RunOptions {
   int in_flight = 32;  // questions answered together. Default: 32
   // Called after every round; returning false stops after writing what is done.
   std::function<bool(const RunProgress&)> on_progress;
+  // Called once before the first question, when the questions are counted
+  // (`skipped`: those already in the output, which a resumed run leaves).
+  std::function<void(const RunProgress&)> on_start;
 };
 
 struct RunStats {

@@ -45,6 +45,14 @@ class Tokenizer {
   virtual bool add_bos() const = 0;
   // "sentencepiece" or "bpe".
   virtual std::string kind() const = 0;
+  // A token as the tokenizer's own files write it ("<s>", "Ġthe", "▁the"):
+  // what tokenizer_config.json names special tokens by. "" outside the
+  // vocabulary. Default: its decoded text.
+  virtual std::string token_text(int id) const { return decode({id}); }
+  // The padding token, -1 when there is none: SentencePiece's pad piece;
+  // in a tokenizer.json an added token named like one (<pad>, <|pad|>,
+  // [PAD], Llama-3.1's <|finetune_right_pad_id|>). Default: none
+  virtual int pad_id() const { return -1; }
 };
 
 // Loads `path`: a tokenizer.json or tokenizer.model file, or a folder holding

@@ -117,8 +117,10 @@ struct TrainResult {
 };
 
 // Runs `config.steps` optimizer steps over `model`, writing checkpoints into
-// `out_dir` (model in Hugging Face layout + optimizer.pt +
-// trainer_state.json). If out_dir holds the state of an interrupted run with
+// `out_dir`: the model as a complete Hugging Face folder, and the training
+// state apart in OUT_DIR/trainer_state/ (trainer_state.json,
+// optimizer.torchscript; docs/checkpoints.md), so that OUT_DIR without it
+// is the model to ship. If out_dir holds the state of an interrupted run with
 // the same `run_key`, continues from its last checkpoint, reproducing the
 // uninterrupted run exactly; a different run_key there is refused.
 // `micro(step, k)` computes micro-batch k of step `step` and must depend on
@@ -139,9 +141,10 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& config, const std::st
                        DataParallel* parallel = nullptr);
 
 // Checkpoints are atomic as a whole: a step's files are written into a
-// staging folder OUT/.checkpoint-STEP, trainer_state.json (naming that
-// folder) replaces the old one in one rename, and only then are the staged
-// files moved in. A resume first finishes the moves of a committed
+// staging folder OUT/.checkpoint-STEP, trainer_state/trainer_state.json
+// (naming that folder) replaces the old one in one rename, and only then are
+// the staged files moved in. A checkpoint of the earlier layout (state
+// files beside the model) resumes, and its next save moves to this one. A resume first finishes the moves of a committed
 // checkpoint and discards an uncommitted one, so a kill at any instant
 // leaves the old checkpoint or the new one, never a mix.
 //
@@ -149,6 +152,10 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& config, const std::st
 // save (staging, commit, moves); throwing from it leaves the folder as a
 // crash at that point would. nullptr (the default) turns it off.
 void set_checkpoint_fault_hook(std::function<void(int operation)> hook);
+
+// The step of the checkpoint in OUT_DIR (0 when there is none): for the
+// "resuming from step N" a command prints before it starts.
+std::int64_t saved_step(const std::string& out_dir);
 
 // ---------------------------------------------------------------- pretraining
 

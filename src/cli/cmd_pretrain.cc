@@ -57,6 +57,7 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
   const train::PretrainReport r = train::pretrain(
       packed, text::find_tokenizer_file(a.tokenizer), a.out, o,
       [&](const train::PretrainReport& plan) {
+        if (g.quiet || rank != 0) return;
         const model::ModelConfig& mc = plan.config;
         const std::int64_t rows_per_step = static_cast<std::int64_t>(tc.batch_size) * tc.grad_accum * (parallel ? parallel->world_size() : 1);
         std::fprintf(stderr,
@@ -68,6 +69,10 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
                      static_cast<long long>(plan.steps), tc.batch_size, tc.grad_accum,
                      static_cast<double>(plan.steps * rows_per_step) / static_cast<double>(plan.rows), tc.lr,
                      static_cast<long long>(tc.warmup_steps));
+        if (const std::int64_t from = train::saved_step(a.out); from > 0) {
+          std::fprintf(stderr, "pretrain: resuming from step %lld of %lld (the checkpoint in %s)\n", static_cast<long long>(from),
+                       static_cast<long long>(plan.steps), a.out.c_str());
+        }
       },
       [&](const train::TrainProgress& p) {
         char extra[160];

@@ -189,6 +189,12 @@ void add_run_command(CLI::App& app, const Global& global) {
     StopOnInterrupt interrupt;
     reason::RunOptions ro;
     ro.in_flight = a->in_flight;
+    ro.on_start = [&](const reason::RunProgress& p) {
+      if (p.skipped > 0 && !global.quiet) {
+        std::fprintf(stderr, "run: resuming: %llu of %llu questions already done in %s\n", static_cast<unsigned long long>(p.skipped),
+                     static_cast<unsigned long long>(p.total), a->out.c_str());
+      }
+    };
     ro.on_progress = [&](const reason::RunProgress& p) {
       char extra[96];
       std::snprintf(extra, sizeof extra, "EM %.1f  %.2f q/s", 100 * p.em, p.questions_per_second);

@@ -138,6 +138,10 @@ ModelConfig read_model_config(const std::string& path) {
   // of turn): generation stops on any of them.
   c.eos_token_ids = read_token_ids(j, "eos_token_id", path);
   c.eos_token_id = c.eos_token_ids.empty() ? -1 : c.eos_token_ids.front();
+  // Only metadata for steper (padding is masked, never read): an id outside
+  // the vocabulary is dropped rather than refused.
+  read_field(j, "pad_token_id", c.pad_token_id, path);
+  if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size) c.pad_token_id = -1;
   if (auto rs = j.find("rope_scaling"); rs != j.end() && !rs->is_null()) {
     if (!rs->is_object()) bad_field(path, "rope_scaling", *rs, "expected an object or null");
     std::string type = rs->value("rope_type", rs->value("type", ""));
@@ -199,6 +203,7 @@ void write_model_config(const ModelConfig& c, const std::string& path, const std
          {"initializer_range", 0.02},
          {"bos_token_id", c.bos_token_id >= 0 ? json(c.bos_token_id) : json(nullptr)},
          {"eos_token_id", c.eos_token_ids.size() > 1 ? json(c.eos_token_ids) : c.eos_token_id >= 0 ? json(c.eos_token_id) : json(nullptr)},
+         {"pad_token_id", c.pad_token_id >= 0 ? json(c.pad_token_id) : json(nullptr)},
          {"torch_dtype", torch_dtype},
          {"use_cache", true}};
   if (c.rope_scaling_factor > 0) {

@@ -130,6 +130,7 @@ RunStats run(const StrategyOptions& options, lm::LanguageModel& model, retrieve:
   std::vector<std::unique_ptr<Episode>> active;
   double em_sum = 0;
   bool more = true, stop = false;
+  if (ro.on_start) ro.on_start(stats.progress);
   while (!stop) {
     while (more && static_cast<int>(active.size()) < ro.in_flight) {
       data::Question q;

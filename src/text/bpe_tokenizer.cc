@@ -214,6 +214,15 @@ class BpeTokenizer final : public Tokenizer {
   }
 
   int vocab_size() const override { return static_cast<int>(pieces_.size()); }
+  std::string token_text(int id) const override {
+    return id >= 0 && static_cast<std::size_t>(id) < pieces_.size() ? pieces_[static_cast<std::size_t>(id)] : std::string();
+  }
+  int pad_id() const override {
+    for (const char* name : {"<pad>", "<|pad|>", "[PAD]", "<|finetune_right_pad_id|>"}) {
+      if (int id = find_added(name); id >= 0) return id;
+    }
+    return -1;
+  }
   int bos_id() const override { return bos_; }
   int eos_id() const override { return eos_; }
   bool add_bos() const override { return add_bos_; }

@@ -77,6 +77,16 @@ void steper_spm_info(void* handle, int* vocab, int* bos, int* eos) {
   *eos = sp->eos_id();
 }
 
+void steper_spm_pad(void* handle, int* pad) { *pad = static_cast<sentencepiece::SentencePieceProcessor*>(handle)->pad_id(); }
+
+// A piece's text into a malloc'd buffer the caller frees with steper_spm_free_buffer.
+void steper_spm_piece(void* handle, int id, char** text, std::size_t* len) {
+  const std::string piece = static_cast<sentencepiece::SentencePieceProcessor*>(handle)->IdToPiece(id);
+  *len = piece.size();
+  *text = static_cast<char*>(std::malloc(piece.size() + 1));
+  std::memcpy(*text, piece.data(), piece.size());
+}
+
 void steper_spm_free_buffer(void* p) { std::free(p); }
 
 // Writes ids into a malloc'd array the caller frees with steper_spm_free_buffer.

@@ -30,6 +30,8 @@ struct Shim {
   int (*decode)(void*, const int*, std::size_t, char**, std::size_t*, char*, std::size_t);
   int (*train)(const char*, int (*)(void*, const char**, std::size_t*), void*, char*, std::size_t);
   void (*free_buffer)(void*);
+  void (*pad)(void*, int*);
+  void (*piece)(void*, int, char**, std::size_t*);
 };
 
 // The shim's path: $STEPER_SENTENCEPIECE_SHIM, else beside the executable,
@@ -70,6 +72,8 @@ const Shim& shim() {
     s.decode = reinterpret_cast<decltype(s.decode)>(sym("steper_spm_decode"));
     s.train = reinterpret_cast<decltype(s.train)>(sym("steper_spm_train"));
     s.free_buffer = reinterpret_cast<decltype(s.free_buffer)>(sym("steper_spm_free_buffer"));
+    s.pad = reinterpret_cast<decltype(s.pad)>(sym("steper_spm_pad"));
+    s.piece = reinterpret_cast<decltype(s.piece)>(sym("steper_spm_piece"));
   });
   return s;
 }
@@ -153,6 +157,20 @@ class SentencePieceTokenizer final : public Tokenizer {
   int eos_id() const override { return eos_; }
   bool add_bos() const override { return bos_ >= 0; }
   std::string kind() const override { return "sentencepiece"; }
+  std::string token_text(int id) const override {
+    if (id < 0 || id >= vocab_) return "";
+    char* text = nullptr;
+    std::size_t len = 0;
+    shim().piece(handle_, id, &text, &len);
+    std::string out(text, len);
+    shim().free_buffer(text);
+    return out;
+  }
+  int pad_id() const override {
+    int pad = -1;
+    shim().pad(handle_, &pad);
+    return pad;
+  }
 
  private:
   void* handle_ = nullptr;

@@ -23,10 +23,32 @@ using namespace model;
 namespace {
 
 using json = nlohmann::json;
+// Training state lives in its own folder, so that OUT_DIR is the model to
+// ship: docs/checkpoints.md describes these files.
+constexpr const char* kStateDir = "trainer_state";
 constexpr const char* kStateFile = "trainer_state.json";
-constexpr const char* kOptimizerFile = "optimizer.pt";
-constexpr const char* kExtraFile = "extra_params.pt";
+constexpr const char* kOptimizerFile = "optimizer.torchscript";
+constexpr const char* kExtraFile = "extra_params.torchscript";
 constexpr const char* kAdapterFile = "adapter_model.safetensors";
+// Checkpoints of steper before the state had its folder: read on resume,
+// removed by the next save.
+constexpr const char* kLegacyOptimizer = "optimizer.pt";
+constexpr const char* kLegacyExtra = "extra_params.pt";
+
+// Where a resume finds its state: the folder, and the optimizer's and the
+// extra parameters' files.
+struct StateFiles {
+  std::string dir, optimizer, extra;
+  bool legacy = false;
+};
+
+StateFiles state_files(const std::string& out_dir) {
+  const std::string dir = out_dir + "/" + kStateDir;
+  if (!std::filesystem::exists(dir + "/" + kStateFile) && std::filesystem::exists(out_dir + "/" + kStateFile)) {
+    return {out_dir, out_dir + "/" + kLegacyOptimizer, out_dir + "/" + kLegacyExtra, true};
+  }
+  return {dir, dir + "/" + kOptimizerFile, dir + "/" + kExtraFile, false};
+}
 
 // LoRA runs: mid-run checkpoints hold the (frozen) base weights plus the
 // adapters, so that a resume continues them; the last one folds the
@@ -73,10 +95,19 @@ class SaveSteps {
 };
 
 // Moves every file of a committed checkpoint's staging folder into `dir`,
-// then removes the folder (what a crash left half-done is finished here).
+// the files of its trainer_state/ into dir/trainer_state/, then removes the
+// folder (what a crash left half-done is finished here).
 void move_staged(const std::string& dir, const std::string& staging, SaveSteps* step) {
   if (!fs::exists(staging)) return;
   for (const auto& e : fs::directory_iterator(staging)) {
+    if (e.is_directory()) {
+      fs::create_directories(fs::path(dir) / e.path().filename());
+      for (const auto& f : fs::directory_iterator(e.path())) {
+        if (step) (*step)();
+        fs::rename(f.path(), fs::path(dir) / e.path().filename() / f.path().filename());
+      }
+      continue;
+    }
     if (step) (*step)();
     fs::rename(e.path(), fs::path(dir) / e.path().filename());
   }
@@ -85,7 +116,10 @@ void move_staged(const std::string& dir, const std::string& staging, SaveSteps* 
 }
 
 // Renaming the state file into place is the commit point.
-void write_state(const std::string& dir, const json& state) { io::write_json_atomic(dir + "/" + kStateFile, state); }
+void write_state(const std::string& dir, const json& state) {
+  fs::create_directories(fs::path(dir) / kStateDir);
+  io::write_json_atomic(dir + "/" + kStateDir + "/" + kStateFile, state);
+}
 
 void save_checkpoint(CausalLM& model, torch::optim::AdamW& opt, const std::string& dir, const std::string& tokenizer_file,
                      const std::string& run_key, std::int64_t step, double seconds, bool last, const ExtraParams* extra) {
@@ -98,15 +132,21 @@ void save_checkpoint(CausalLM& model, torch::optim::AdamW& opt, const std::strin
   op();
   save_model(model, staging, tokenizer_file);
   if (lora && !last) op(), save_adapters(model, staging);
-  if (extra && !extra->params.empty()) op(), torch::save(extra->params, staging + "/" + kExtraFile);
+  fs::create_directories(staging + "/" + kStateDir);
+  if (extra && !extra->params.empty()) op(), torch::save(extra->params, staging + "/" + kStateDir + "/" + kExtraFile);
   op();
-  torch::save(opt, staging + "/" + kOptimizerFile);
+  torch::save(opt, staging + "/" + kStateDir + "/" + kOptimizerFile);
   op();
   json state{{"step", step}, {"run_key", run_key}, {"seconds", seconds}, {"staged", name}};
-  if (lora && last) state["drop"] = json::array({kAdapterFile});  // the merged model needs no adapters
+  state["drop"] = json::array();
+  if (lora && last) state["drop"].push_back(kAdapterFile);  // the merged model needs no adapters
+  // A checkpoint of the layout before trainer_state/: its files go.
+  for (const char* f : {kStateFile, kLegacyOptimizer, kLegacyExtra}) {
+    if (fs::exists(dir + "/" + f)) state["drop"].push_back(f);
+  }
   write_state(dir, state);
   move_staged(dir, staging, &op);
-  for (const auto& f : state.value("drop", json::array())) op(), fs::remove(dir + "/" + f.get<std::string>());
+  for (const auto& f : state["drop"]) op(), fs::remove(dir + "/" + f.get<std::string>());
 }
 
 // Before a resume: finish the committed checkpoint, discard any other.
@@ -125,6 +165,13 @@ void settle_checkpoints(const std::string& dir, const json& state) {
 }  // namespace
 
 void set_checkpoint_fault_hook(std::function<void(int)> hook) { fault_hook() = std::move(hook); }
+
+std::int64_t saved_step(const std::string& out_dir) {
+  const std::string path = state_files(out_dir).dir + "/" + kStateFile;
+  if (!std::filesystem::exists(path)) return 0;
+  const json state = io::read_json(path);
+  return state.contains("step") && state["step"].is_number_integer() ? state["step"].get<std::int64_t>() : 0;
+}
 
 double learning_rate(const TrainConfig& c, std::int64_t step) {
   if (c.warmup_steps > 0 && step < c.warmup_steps) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup_steps);
@@ -162,7 +209,8 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& c, const std::string&
 
   std::int64_t start = 0;
   double earlier_seconds = 0;  // training time of the processes before this one
-  const std::string state_path = out_dir + "/" + kStateFile;
+  const StateFiles files = state_files(out_dir);
+  const std::string state_path = files.dir + "/" + kStateFile;
   if (!std::filesystem::exists(state_path)) settle_checkpoints(out_dir, json::object());
   if (std::filesystem::exists(state_path)) {
     const json state = io::read_json(state_path);
@@ -182,10 +230,10 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& c, const std::string&
       for (auto& p : model->named_parameters()) p.value().copy_(src[p.key()]);
     }
     if (has_lora(model) && std::filesystem::exists(out_dir + "/" + kAdapterFile)) load_adapters(model, out_dir + "/" + kAdapterFile);
-    torch::load(opt, out_dir + "/" + kOptimizerFile);
+    torch::load(opt, files.optimizer);
     if (has_extra) {
       std::vector<torch::Tensor> saved_extra;
-      torch::load(saved_extra, out_dir + "/" + kExtraFile);
+      torch::load(saved_extra, files.extra);
       torch::NoGradGuard no_grad;
       for (std::size_t i = 0; i < extra->params.size() && i < saved_extra.size(); ++i) extra->params[i].copy_(saved_extra[i]);
     }

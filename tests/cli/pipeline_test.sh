@@ -86,14 +86,56 @@ for sig in TERM INT; do
 done
 "$steper" generate --model "$work/lm" --prompt "The capital of" --max-new-tokens 4 > "$work/gen.out" 2> "$work/gen.err" || fail "generate: $(cat "$work/gen.err")"
 grep -q "new tokens/s" "$work/gen.err" || fail "generate stats"
-/usr/bin/env python3 - "$work/lm" <<'PY' || fail "model folder layout"
-import json, os, sys
+# A complete Hugging Face folder, read by Debian's PyTorch with a plain
+# safetensors reader (the format is a JSON header and raw bytes), the
+# training state apart, and the optimizer's file as docs/checkpoints.md says.
+/usr/bin/python3 - "$work/lm" <<'PY' || fail "model folder layout"
+import json, os, struct, sys
+import torch
 d = sys.argv[1]
 c = json.load(open(f"{d}/config.json"))
 assert c["model_type"] == "llama" and c["architectures"] == ["LlamaForCausalLM"], c
 assert c["hidden_size"] == 32 and c["num_hidden_layers"] == 1 and c["num_attention_heads"] == 2, c
-for f in ("model.safetensors", "tokenizer.model", "trainer_state.json", "train_log.jsonl"):
+assert c["pad_token_id"] == 3 and c["bos_token_id"] == 1 and c["eos_token_id"] == 2, c
+for f in ("model.safetensors", "tokenizer.model", "train_log.jsonl", "generation_config.json",
+          "tokenizer_config.json", "special_tokens_map.json", "trainer_state/trainer_state.json",
+          "trainer_state/optimizer.torchscript"):
     assert os.path.exists(f"{d}/{f}"), f
+for f in ("optimizer.pt", "trainer_state.json", "optimizer.torchscript"):
+    assert not os.path.exists(f"{d}/{f}"), f"{f} beside the model"
+t = json.load(open(f"{d}/tokenizer_config.json"))
+assert (t["bos_token"], t["eos_token"], t["pad_token"], t["unk_token"]) == ("<s>", "</s>", "<pad>", "<unk>"), t
+assert t["add_bos_token"] is True and t["tokenizer_class"] == "LlamaTokenizer", t
+m = json.load(open(f"{d}/special_tokens_map.json"))
+assert m == {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}, m
+g = json.load(open(f"{d}/generation_config.json"))
+assert (g["bos_token_id"], g["eos_token_id"], g["pad_token_id"]) == (1, 2, 3), g
+raw = open(f"{d}/model.safetensors", "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+base = 8 + n
+dtypes = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}
+for name, info in header.items():
+    if name == "__metadata__":
+        continue
+    a, b = info["data_offsets"]
+    w = torch.frombuffer(bytearray(raw[base + a:base + b]), dtype=dtypes[info["dtype"]]).reshape(info["shape"])
+    assert torch.isfinite(w).all(), name
+emb = header["model.embed_tokens.weight"]["shape"]
+assert emb == [c["vocab_size"], 32], emb
+# docs/checkpoints.md's reading of the optimizer's state: every matrix and
+# vector of the model has its moments, shaped like it.
+m = torch.jit.load(f"{d}/trainer_state/optimizer.torchscript")
+shapes = sorted(tuple(i["shape"]) for k, i in header.items() if k != "__metadata__")
+moments = []
+for g in range(m.param_groups._c.getattr("param_groups/size")):
+    group = m.param_groups._c.getattr(f"param_groups/{g}")
+    assert group.getattr("options").getattr("weight_decay") == (0.0 if g == 1 else 0.1), g
+    for j in range(group.getattr("params/size")):
+        s = m.state._c.getattr(group.getattr(f"params/{j}"))
+        assert s.getattr("step") == 3 and s.getattr("exp_avg_sq").shape == s.getattr("exp_avg").shape
+        moments.append(tuple(s.getattr("exp_avg").shape))
+assert sorted(moments) == shapes, (moments, shapes)
 PY
 echo "cli model ok"
 

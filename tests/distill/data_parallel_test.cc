@@ -64,8 +64,8 @@ TEST(DataParallel, TwoGlooRanksTakeTheStepsOfOneProcessWithTheirBatchesTogether)
   }
   EXPECT_GT(moved, 1e-3);  // training did change the weights: the comparison is not of two copies of the start
   std::vector<torch::Tensor> ea, eb;
-  torch::load(ea, dir / "two/extra_params.pt");
-  torch::load(eb, dir / "one/extra_params.pt");
+  torch::load(ea, dir / "two/trainer_state/extra_params.torchscript");
+  torch::load(eb, dir / "one/trainer_state/extra_params.torchscript");
   EXPECT_TRUE(torch::allclose(ea[0], eb[0], 1e-4, 1e-6)) << ea[0] << eb[0];
   EXPECT_GT(eb[0].abs().max().item<double>(), 0.0);
   // Only rank 0 wrote; rank 1 said which rank it was.

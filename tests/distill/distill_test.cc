@@ -203,7 +203,7 @@ TEST(Train, ResumeReproducesTheUninterruptedRunWithItsWeights) {
   for (std::size_t i = 0; i < 8; ++i) EXPECT_EQ(a[i], b[i]) << "step " << i + 1;
   // The weights moved and were saved with the checkpoint.
   std::vector<torch::Tensor> extra;
-  torch::load(extra, dir / "a/extra_params.pt");
+  torch::load(extra, dir / "a/trainer_state/extra_params.torchscript");
   EXPECT_GT(extra[0].abs().sum().item<double>(), 0.0);
   // The result is a loadable model.
   EXPECT_NO_THROW(model::load_model(dir / "a"));

@@ -82,6 +82,33 @@ TEST(TrainLoop, ResumeReproducesTheUninterruptedRunExactly) {
   EXPECT_EQ(load_model(dir / "b").config.hidden_size, 32);
 }
 
+// The model folder is what gets shipped: training state sits in
+// trainer_state/. A checkpoint of the earlier layout (state beside the
+// model) resumes exactly, and its next save moves the state into place.
+TEST(TrainLoop, TrainingStateLivesApartAndTheEarlierLayoutResumes) {
+  testing::TempDir dir;
+  std::vector<double> straight = run(dir / "a", 1000);
+  run(dir / "b", 5);
+  namespace fs = std::filesystem;
+  const fs::path b = dir / "b";
+  EXPECT_TRUE(fs::exists(b / "trainer_state/trainer_state.json"));
+  EXPECT_TRUE(fs::exists(b / "trainer_state/optimizer.torchscript"));
+  EXPECT_FALSE(fs::exists(b / "optimizer.pt"));
+  EXPECT_FALSE(fs::exists(b / "trainer_state.json"));
+  EXPECT_EQ(saved_step(b), 5);
+  // As steper wrote it before: the same files beside the model.
+  fs::rename(b / "trainer_state/trainer_state.json", b / "trainer_state.json");
+  fs::rename(b / "trainer_state/optimizer.torchscript", b / "optimizer.pt");
+  fs::remove_all(b / "trainer_state");
+  EXPECT_EQ(saved_step(b), 5);
+  std::vector<double> rest = run(b, 1000);
+  ASSERT_EQ(rest.size(), 7u);
+  for (std::size_t i = 0; i < 7; ++i) EXPECT_EQ(rest[i], straight[5 + i]) << "step " << 6 + i;
+  EXPECT_FALSE(fs::exists(b / "optimizer.pt"));
+  EXPECT_FALSE(fs::exists(b / "trainer_state.json"));
+  EXPECT_EQ(saved_step(b), 12);
+}
+
 // A crash at any file operation of a checkpoint save leaves the old
 // checkpoint or the new one: each resume ends with the uninterrupted run's
 // weights, byte for byte. (Before saves were atomic, a kill between the new
