@@ -48,7 +48,7 @@ void run_demo(const DemoArgs& a, const Global& g) {
     if (bar) bar->finish(0);
     bar.reset();
     bar_stage.clear();
-    std::fprintf(stderr, "%s\n", line.c_str());
+    if (!g.quiet) std::fprintf(stderr, "%s\n", line.c_str());
   };
   hooks.progress = [&](const pipeline::Event& e) {
     if (!bar || e.stage != bar_stage) {

@@ -84,10 +84,11 @@ void add_train_command(CLI::App& app, const Global& global) {
       "combined with difficulty-aware weights (sum_j L_j / (2 sigma_j^2) + log sigma_j, sigma learned),\n"
       "the floor variant (weights proportional to 1 / max(sigma_j^2, floor), summing to 1: easy stages\n"
       "first, then the focus moves to the harder ones as their losses fall), uniform weights, or none\n"
-      "(one loss: vanilla KD). Writes checkpoints in Hugging Face layout and\n"
-      "OUT/metrics.jsonl (per-stage losses and weights); Ctrl-C saves, rerunning resumes exactly.\n"
-      "Data parallel: start one process per rank with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set\n"
-      "(torchrun --no-python --nproc-per-node N steper train ...); --batch is per rank.");
+      "(one loss: vanilla KD). Writes a Hugging Face model folder (training state in OUT/trainer_state/)\n"
+      "and OUT/metrics.jsonl (per-stage losses and weights); Ctrl-C saves, rerunning resumes exactly.\n"
+      "Data parallel: one process per rank with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set, e.g.\n"
+      "  torchrun --no_python --nproc_per_node 2 --redirects 2 --tee 2 steper train ...\n"
+      "(Debian's torchrun wants underscores, and --redirects/--tee on Python 3.11); --batch is per rank.");
   cmd->add_option("--data", a->data, "Samples JSONL (steper stepwise)")->required();
   cmd->add_option("--init", a->init, "Student model folder to start from")->required();
   cmd->add_option("--out", a->out, "Output model folder")->required();

@@ -101,10 +101,12 @@ void add_pretrain_command(CLI::App& app, const Global& global) {
   CLI::App* cmd = app.add_subcommand(
       "pretrain",
       "Train a Llama-architecture model from scratch on a JSONL of texts (next-token prediction over\n"
-      "packed sequences). Writes config.json + model.safetensors + the tokenizer to --out, every\n"
-      "--save-every steps; Ctrl-C saves and stops, and rerunning the same command resumes exactly.\n"
-      "Data parallel: one process per rank with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set (as\n"
-      "torchrun --no-python starts them); --batch is per rank.");
+      "packed sequences). Writes a Hugging Face model folder to --out (training state in\n"
+      "OUT/trainer_state/) every --save-every steps; Ctrl-C saves and stops, and rerunning the same\n"
+      "command resumes exactly. Data parallel: one process per rank with RANK, WORLD_SIZE, MASTER_ADDR,\n"
+      "MASTER_PORT set, e.g.\n"
+      "  torchrun --no_python --nproc_per_node 2 --redirects 2 --tee 2 steper pretrain ...\n"
+      "(Debian's torchrun wants underscores, and --redirects/--tee on Python 3.11); --batch is per rank.");
   cmd->add_option("--data", a->data, "JSONL of texts (a corpus.jsonl works)")->required();
   cmd->add_option("--field", a->field, "Field holding each text");
   cmd->add_option("--tokenizer", a->tokenizer, "Tokenizer folder or file (steper tokenizer train makes one)")->required();

@@ -42,6 +42,8 @@ expect 2 "--steps" -- "$steper" train --data x --init y --out "$work/o" --steps 
 expect 2 "--k: must be more than 0; got 0" -- "$steper" run --model x --questions "$work/q.jsonl" --out "$work/t.jsonl" --k 0
 expect 2 "--top-p: must be more than 0 and at most 1; got 0" -- "$steper" generate --model x --prompt y --top-p 0
 expect 2 "--port: must be from 0 to 65535; got 70000" -- "$steper" serve --model x --port 70000
+expect 2 "nope.txt: cannot read the prompt file" -- "$steper" generate --model x --prompt-file "$work/nope.txt"
+expect 2 "is a folder, not a prompt file" -- "$steper" generate --model x --prompt-file "$work"
 expect 2 "--max-retries: must be 0 or more; got -1" -- "$steper" run --model x --questions "$work/q.jsonl" --out "$work/t.jsonl" --max-retries -1
 "$steper" train --data x --init y --out "$work/o" --lr 0 2> "$work/err"
 grep -q "[0-9]\{20\}" "$work/err" && fail "a range message with a 20-digit number: $(cat "$work/err")"

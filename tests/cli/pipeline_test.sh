@@ -86,6 +86,27 @@ for sig in TERM INT; do
 done
 "$steper" generate --model "$work/lm" --prompt "The capital of" --max-new-tokens 4 > "$work/gen.out" 2> "$work/gen.err" || fail "generate: $(cat "$work/gen.err")"
 grep -q "new tokens/s" "$work/gen.err" || fail "generate stats"
+# The same prompt from a file, from standard input (quiet: nothing on
+# stderr), and as JSON lines.
+printf 'The capital of' > "$work/prompt.txt"
+"$steper" generate --model "$work/lm" --prompt-file "$work/prompt.txt" --max-new-tokens 4 > "$work/gen_file.out" 2>/dev/null \
+  || fail "generate --prompt-file"
+cmp -s "$work/gen.out" "$work/gen_file.out" || fail "generate --prompt-file differs from --prompt"
+"$steper" -q generate --model "$work/lm" --max-new-tokens 4 < "$work/prompt.txt" > "$work/gen_stdin.out" 2> "$work/gen_stdin.err" \
+  || fail "generate from stdin: $(cat "$work/gen_stdin.err")"
+cmp -s "$work/gen.out" "$work/gen_stdin.out" || fail "generate from stdin differs from --prompt"
+[ ! -s "$work/gen_stdin.err" ] || fail "generate -q wrote to stderr: $(cat "$work/gen_stdin.err")"
+"$steper" generate --model "$work/lm" --prompt "The capital of" --prompt-file - --json --max-new-tokens 4 \
+  < "$work/prompt.txt" > "$work/gen.jsonl" 2>/dev/null || fail "generate --json"
+/usr/bin/python3 - "$work/gen.jsonl" "$work/gen.out" <<'PY' || fail "generate --json lines"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+text = open(sys.argv[2]).read()[:-1]
+assert [l["index"] for l in lines] == [0, 1], lines
+for l in lines:
+    assert l["prompt"] == "The capital of" and l["text"] == text, l
+    assert l["finish"] in ("eos", "stop", "length") and l["prompt_tokens"] > 0 and 0 < l["completion_tokens"] <= 4, l
+PY
 # A complete Hugging Face folder, read by Debian's PyTorch with a plain
 # safetensors reader (the format is a JSON header and raw bytes), the
 # training state apart, and the optimizer's file as docs/checkpoints.md says.
