@@ -187,6 +187,9 @@ std::string Experiment::run_stage(const std::string& name, const std::string& mo
     auto retriever = retrieve::open_retriever(path("index"));
     reason::RunOptions ro;
     ro.in_flight = c_.in_flight;
+    ro.on_start = [&](const reason::RunProgress& p) {
+      if (p.skipped > 0) say(stage + ": resuming: " + std::to_string(p.skipped) + " of " + std::to_string(p.total) + " questions done");
+    };
     ro.on_progress = [&](const reason::RunProgress& p) {
       char d[96];
       std::snprintf(d, sizeof d, "%llu/%llu questions  %.1f q/s  EM %.3f", static_cast<unsigned long long>(p.done),

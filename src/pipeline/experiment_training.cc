@@ -52,6 +52,9 @@ std::string Experiment::pretrain_stage(const std::string& who, const ModelSpec& 
         [&](const train::PretrainReport& plan) {
           say(stage + ": " + std::to_string(plan.config.parameter_count()) + " parameters, " + std::to_string(plan.tokens) +
               " tokens, " + std::to_string(plan.steps) + " steps");
+          if (const std::int64_t from = train::saved_step(path(dir)); from > 0) {
+            say(stage + ": resuming from step " + std::to_string(from) + " of " + std::to_string(plan.steps));
+          }
         },
         [&](const train::TrainProgress& p) {
           char d[96];
@@ -132,6 +135,7 @@ json Experiment::distill_stage(const std::string& id, const std::string& dir, co
     o.train.seed = c_.seed;
     o.train.save_every = 200;
     o.eval_every = 50;
+    if (const std::int64_t from = train::saved_step(path(dir)); from > 0) say(stage + ": resuming from step " + std::to_string(from));
     const auto rep = distill::train(samples, init, path(dir), o, [&](const distill::DistillProgress& d) {
       char buf[160];
       int n = std::snprintf(buf, sizeof buf, "loss %.3f", d.train.loss);

@@ -84,6 +84,13 @@ for sig in TERM INT; do
   [ "$code" = "$want" ] || fail "pretrain stopped by SIG$sig should exit $want, not $code: $(cat "$work/pt_$sig.out")"
   grep -q "interrupted at step" "$work/pt_$sig.out" || fail "pretrain stopped by SIG$sig: $(cat "$work/pt_$sig.out")"
 done
+# The same command again says where it resumes from before it trains.
+"$steper" pretrain --data "$work/w1/corpus.jsonl" --tokenizer "$work/tok" --out "$work/lm_TERM" \
+  --dim 32 --layers 1 --heads 2 --seq-len 32 --batch 4 --steps 1000000 --save-every 5 > "$work/pt_resume.out" 2>&1 &
+pt_pid=$!
+for _ in $(seq 1 300); do grep -q "resuming from step" "$work/pt_resume.out" && break; sleep 0.1; done
+kill -INT "$pt_pid"; wait "$pt_pid" || true
+grep -Eq "pretrain: resuming from step [1-9][0-9]* of 1000000" "$work/pt_resume.out" || fail "pretrain resume message: $(cat "$work/pt_resume.out")"
 "$steper" generate --model "$work/lm" --prompt "The capital of" --max-new-tokens 4 > "$work/gen.out" 2> "$work/gen.err" || fail "generate: $(cat "$work/gen.err")"
 grep -q "new tokens/s" "$work/gen.err" || fail "generate stats"
 # The same prompt from a file, from standard input (quiet: nothing on
@@ -166,9 +173,10 @@ head -n 12 "$work/w1/dev.jsonl" > "$work/dev12.jsonl"
 "$steper" -q run --model "$work/lm" --index "$work/w1/index" --questions "$work/dev12.jsonl" --out "$work/local.jsonl" \
   --max-steps 2 --step-tokens 8 > "$work/run.out" 2>&1 || fail "run: $(cat "$work/run.out")"
 grep -q "12 traces" "$work/run.out" || fail "run summary: $(cat "$work/run.out")"
-"$steper" -q run --model "$work/lm" --index "$work/w1/index" --questions "$work/dev12.jsonl" --out "$work/local.jsonl" \
+"$steper" run --model "$work/lm" --index "$work/w1/index" --questions "$work/dev12.jsonl" --out "$work/local.jsonl" \
   --max-steps 2 --step-tokens 8 > "$work/run2.out" 2>&1 || fail "rerun: $(cat "$work/run2.out")"
 grep -q "12 were already there" "$work/run2.out" || fail "rerun should skip finished ids: $(cat "$work/run2.out")"
+grep -q "run: resuming: 12 of 12 questions already done in" "$work/run2.out" || fail "run resume message: $(cat "$work/run2.out")"
 "$steper" serve --model "$work/lm" --port 0 > "$work/serve.out" 2> "$work/serve.err" &
 serve_pid=$!
 for _ in $(seq 1 100); do grep -q "serving" "$work/serve.out" && break; sleep 0.1; done
