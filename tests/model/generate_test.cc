@@ -234,3 +234,47 @@ TEST_F(GenerateTest, ContextLimits) {
 
 }  // namespace
 }  // namespace steper::model
+
+namespace steper::model {
+namespace {
+
+// Scores are the forward pass's own log-softmax at each next token, the
+// memorised sentence is near-certain and greedy, and the top-k agree with a
+// sort of the whole distribution; a model of a longer context is scored in
+// blocks of rows that must join without a seam.
+TEST_F(GenerateTest, ScoresAreTheForwardPassesLogProbabilities) {
+  std::vector<int> ids{1};
+  for (int id : tok.encode("the cat sat on the mat.")) ids.push_back(id);
+  const SequenceScores s = score_sequence(model(), ids, 3);
+  ASSERT_EQ(s.logprobs.size(0), static_cast<std::int64_t>(ids.size()) - 1);
+  ASSERT_EQ(s.top_ids.sizes(), (std::vector<std::int64_t>{static_cast<std::int64_t>(ids.size()) - 1, 3}));
+  torch::NoGradGuard no_grad;
+  std::vector<std::int64_t> wide(ids.begin(), ids.end());
+  const torch::Tensor logp = torch::log_softmax(model()->forward(torch::tensor(wide).unsqueeze(0)).squeeze(0), -1);
+  for (std::size_t t = 1; t < ids.size(); ++t) {
+    const auto row = static_cast<std::int64_t>(t - 1);
+    EXPECT_NEAR(s.logprobs[row].item<float>(), logp[row][ids[t]].item<float>(), 1e-5) << t;
+    if (t >= 2) EXPECT_EQ(s.top_ids[row][0].item<std::int64_t>(), ids[t]) << "memorised, so greedy at " << t;  // the first letter picks the sentence
+    EXPECT_EQ(s.top_ids[row][0].item<std::int64_t>(), logp[row].argmax().item<std::int64_t>());
+    EXPECT_GE(s.top_logprobs[row][0].item<float>(), s.top_logprobs[row][1].item<float>());
+  }
+  EXPECT_GT(s.logprobs.narrow(0, 1, s.logprobs.size(0) - 1).sum().item<float>(), -3.0F);  // near-certain after the first letter
+  EXPECT_THROW(score_sequence(model(), {}, 1), InputError);
+  EXPECT_THROW(score_sequence(model(), std::vector<int>(65, 5), 1), InputError);  // past the context of 64
+
+  ModelConfig c = char_config();
+  c.max_position_embeddings = 600;
+  torch::manual_seed(3);
+  CausalLM wide_model(c);
+  std::vector<int> long_ids;
+  for (int i = 0; i < 600; ++i) long_ids.push_back(3 + (i * 7) % 90);
+  const SequenceScores l = score_sequence(wide_model, long_ids, 0);
+  std::vector<std::int64_t> long_wide(long_ids.begin(), long_ids.end());
+  const torch::Tensor all = torch::log_softmax(wide_model->forward(torch::tensor(long_wide).unsqueeze(0)).squeeze(0), -1);
+  const torch::Tensor want = all.narrow(0, 0, 599).gather(1, torch::tensor(long_wide).narrow(0, 1, 599).unsqueeze(1)).squeeze(1);
+  EXPECT_TRUE(torch::allclose(l.logprobs, want, 1e-5, 1e-5));
+  EXPECT_EQ(l.top_ids.size(1), 0);
+}
+
+}  // namespace
+}  // namespace steper::model
