@@ -2,6 +2,7 @@
 // generation. Prompts that do not fit the context are answered with an error
 // completion instead of failing the whole batch, so one over-long question
 // costs that question only.
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
 
@@ -82,6 +83,14 @@ std::vector<Completion> CheckpointModel::complete_tokens(const std::vector<std::
     if (n >= context()) {
       out[i].finish = "error";
       out[i].error = "the prompt is " + std::to_string(n) + " tokens; the model's context is " + std::to_string(context());
+      continue;
+    }
+    // A tokenizer may know more ids than the model has embeddings for.
+    const auto outside = std::find_if(prompts[i].begin(), prompts[i].end(), [&](int id) { return id < 0 || id >= loaded_.config.vocab_size; });
+    if (outside != prompts[i].end()) {
+      out[i].finish = "error";
+      out[i].error = "the prompt holds token id " + std::to_string(*outside) + "; the model's ids are 0 to " +
+                     std::to_string(loaded_.config.vocab_size - 1);
       continue;
     }
     fit.push_back(prompts[i]);

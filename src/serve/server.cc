@@ -199,6 +199,9 @@ struct Server::Impl {
     std::unique_lock<std::mutex> lock(job->mutex);
     job->changed.wait(lock, [&] { return job->done; });
     if (!job->error.empty()) return send_error(res, BadRequest{500, job->error, "", "server_error"});
+    for (const auto& c : job->out) {
+      if (c.finish == "error") return send_error(res, BadRequest{400, c.error, chat ? "messages" : "prompt"});
+    }
     json out = envelope(chat, id, false);
     out["choices"] = json::array();
     std::int64_t completion_tokens = 0;
@@ -276,6 +279,11 @@ struct Server::Impl {
         } else {
           std::int64_t completion_tokens = 0;
           for (std::size_t i = 0; i < job->out.size(); ++i) {
+            if (job->out[i].finish == "error") {
+              current.record.status = 400;
+              event(error_body(BadRequest{400, job->out[i].error, chat ? "messages" : "prompt"}));
+              break;
+            }
             const std::string& text = job->out[i].text;
             const std::string rest = (*sent)[i] < text.size() ? text.substr((*sent)[i]) : "";
             if (!rest.empty() && !chunk(i, rest, nullptr)) return false;

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -233,12 +234,24 @@ TEST(Serve, LmEvaluationHarnessRequestsGetTheModelsOwnScores) {
     whole.push_back(ids);
     prompts.push_back(ids);
   }
+  {  // and a continuation that is the model's own greedy one
+    std::vector<int> ids = tokenize(pairs[0].first);
+    lm::CompletionOptions greedy;
+    greedy.max_tokens = 3;
+    std::vector<int> next = model.complete_tokens({ids}, greedy, nullptr)[0].ids;
+    next.erase(std::remove(next.begin(), next.end(), model.tokenizer().eos_id()), next.end());
+    ASSERT_FALSE(next.empty());
+    ctxlens.push_back(ids.size());
+    ids.insert(ids.end(), next.begin(), next.end());
+    whole.push_back(ids);
+    prompts.push_back(ids);
+  }
   json loglikelihood{{"model", "model"}, {"prompt", prompts}, {"temperature", 0}, {"max_tokens", 1},
                      {"logprobs", 1}, {"seed", 1234}, {"echo", true}};
   auto res = c.Post("/v1/completions", loglikelihood.dump(), "application/json");
   ASSERT_EQ(res->status, 200) << res->body;
   json out = json::parse(res->body);
-  ASSERT_EQ(out["choices"].size(), pairs.size());
+  ASSERT_EQ(out["choices"].size(), whole.size());
   for (const auto& choice : out["choices"]) {
     const std::size_t i = choice["index"];
     const json& lp = choice["logprobs"];
@@ -264,8 +277,10 @@ TEST(Serve, LmEvaluationHarnessRequestsGetTheModelsOwnScores) {
       want_greedy = want_greedy && scored[t - 1].top[0].first == whole[i][t];
     }
     EXPECT_NEAR(sum, want, 1e-4 * std::max(1.0, std::abs(want))) << i;
+    std::printf("pair %zu: continuation log-likelihood %.6f over HTTP, %.6f from the forward pass, greedy %d\n", i, sum, want, greedy);
     EXPECT_LT(want, 0);
     EXPECT_EQ(greedy, want_greedy) << i;
+    if (i == 3) EXPECT_TRUE(greedy) << "the model's own greedy continuation";
     // Echo: the text is the prompt's, then the token generated.
     EXPECT_EQ(choice["text"].get<std::string>().rfind(model.tokenizer().decode(whole[i]), 0), 0u);
     EXPECT_EQ(lp["tokens"].size(), lp["token_logprobs"].size());
