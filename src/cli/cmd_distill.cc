@@ -114,7 +114,7 @@ void add_train_command(CLI::App& app, const Global& global) {
   cmd->callback([a, &global] {
     if (std::string w = lm::local_backend_warning(); !w.empty()) warn(w);
     a->o.weighting = distill::parse_weighting(a->weighting);
-    auto parallel = join_data_parallel(global.quiet);
+    auto parallel = join_data_parallel();
     a->o.parallel = parallel.get();
     const bool writer = !parallel || parallel->rank() == 0;
     std::unique_ptr<io::OutputLock> lock = writer ? std::make_unique<io::OutputLock>(a->out) : nullptr;

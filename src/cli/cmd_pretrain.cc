@@ -42,7 +42,7 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
     });
     progress.finish(texts.count());
   }
-  auto parallel = join_data_parallel(g.quiet);
+  auto parallel = join_data_parallel();
   o.parallel = parallel.get();
   const int rank = parallel ? parallel->rank() : 0;
   std::unique_ptr<io::OutputLock> lock = rank == 0 ? std::make_unique<io::OutputLock>(a.out) : nullptr;

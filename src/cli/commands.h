@@ -87,7 +87,7 @@ class TextReader {
 
 // Joins the data-parallel group when WORLD_SIZE > 1 (torchrun's variables),
 // saying so on stderr; null for a single process.
-std::unique_ptr<train::DataParallel> join_data_parallel(bool quiet);
+std::unique_ptr<train::DataParallel> join_data_parallel();
 
 // Checks of numeric options whose messages a person reads ("--k: must be
 // more than 0; got 0"), in place of CLI11's, which print DBL_MAX in full.

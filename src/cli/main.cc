@@ -22,10 +22,10 @@ namespace steper::cli {
 
 void warn(const std::string& message) { std::fprintf(stderr, "steper: warning: %s\n", message.c_str()); }
 
-std::unique_ptr<train::DataParallel> join_data_parallel(bool quiet) {
+std::unique_ptr<train::DataParallel> join_data_parallel() {
   const train::DistributedEnv env = train::distributed_env();
   if (env.world_size == 1) return nullptr;
-  if (!quiet) std::fprintf(stderr, "data parallel: rank %d of %d, rendezvous at %s:%d\n", env.rank, env.world_size, env.master_addr.c_str(),
+  std::fprintf(stderr, "data parallel: rank %d of %d, rendezvous at %s:%d\n", env.rank, env.world_size, env.master_addr.c_str(),
                env.master_port);
   return std::make_unique<train::DataParallel>(env);
 }

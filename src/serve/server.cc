@@ -396,11 +396,13 @@ struct Server::Impl {
 
   json tokenizer_info() const {
     const text::Tokenizer& tok = model.tokenizer();
-    auto token = [&](int id) { return id >= 0 ? json(tok.decode({id})) : json(nullptr); };
+    // Special tokens by their text in the tokenizer's files ("</s>"), which
+    // decoding drops.
+    auto token = [&](int id) { return id >= 0 ? json(tok.token_text(id)) : json(nullptr); };
     json info{{"tokenizer_class", tok.kind() == "bpe" ? "PreTrainedTokenizerFast" : "LlamaTokenizer"},
               {"bos_token", token(tok.bos_id())},
               {"eos_token", token(tok.eos_id())},
-              {"pad_token", nullptr},
+              {"pad_token", token(tok.pad_id())},
               {"add_bos_token", tok.add_bos()},
               {"model_max_length", model.context()},
               {"vocab_size", tok.vocab_size()}};

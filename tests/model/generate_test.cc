@@ -254,7 +254,9 @@ TEST_F(GenerateTest, ScoresAreTheForwardPassesLogProbabilities) {
   for (std::size_t t = 1; t < ids.size(); ++t) {
     const auto row = static_cast<std::int64_t>(t - 1);
     EXPECT_NEAR(s.logprobs[row].item<float>(), logp[row][ids[t]].item<float>(), 1e-5) << t;
-    if (t >= 2) EXPECT_EQ(s.top_ids[row][0].item<std::int64_t>(), ids[t]) << "memorised, so greedy at " << t;  // the first letter picks the sentence
+    if (t >= 2) {  // the first letter picks the sentence
+      EXPECT_EQ(s.top_ids[row][0].item<std::int64_t>(), ids[t]) << "memorised, so greedy at " << t;
+    }
     EXPECT_EQ(s.top_ids[row][0].item<std::int64_t>(), logp[row].argmax().item<std::int64_t>());
     EXPECT_GE(s.top_logprobs[row][0].item<float>(), s.top_logprobs[row][1].item<float>());
   }

@@ -209,7 +209,8 @@ TEST(Serve, LmEvaluationHarnessRequestsGetTheModelsOwnScores) {
   httplib::Client c("127.0.0.1", server.port());
   auto info = c.Get("/tokenizer_info");
   ASSERT_EQ(info->status, 200) << info->body;
-  ASSERT_TRUE(json::parse(info->body).contains("eos_token"));
+  EXPECT_EQ(json::parse(info->body)["eos_token"], "</s>");  // its text, which decoding would drop
+  EXPECT_EQ(json::parse(info->body)["pad_token"], "<pad>");
   auto tokenize = [&](const std::string& text) {
     auto r = c.Post("/tokenize", json{{"prompt", text}, {"add_special_tokens", false}}.dump(), "application/json");
     EXPECT_EQ(r->status, 200) << r->body;
@@ -280,7 +281,9 @@ TEST(Serve, LmEvaluationHarnessRequestsGetTheModelsOwnScores) {
     std::printf("pair %zu: continuation log-likelihood %.6f over HTTP, %.6f from the forward pass, greedy %d\n", i, sum, want, greedy);
     EXPECT_LT(want, 0);
     EXPECT_EQ(greedy, want_greedy) << i;
-    if (i == 3) EXPECT_TRUE(greedy) << "the model's own greedy continuation";
+    if (i == 3) {
+      EXPECT_TRUE(greedy) << "the model's own greedy continuation";
+    }
     // Echo: the text is the prompt's, then the token generated.
     EXPECT_EQ(choice["text"].get<std::string>().rfind(model.tokenizer().decode(whole[i]), 0), 0u);
     EXPECT_EQ(lp["tokens"].size(), lp["token_logprobs"].size());
