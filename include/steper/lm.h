@@ -118,7 +118,8 @@ class LocalModel : public LanguageModel {
   virtual std::shared_ptr<const text::ChatTemplate> chat_template() const = 0;
   virtual GenerationTotals totals() = 0;
   // Prompts given as token ids, run as they are (no BOS is added): how vLLM
-  // reads a prompt of ids. An id outside the vocabulary throws InputError.
+  // reads a prompt of ids. A prompt with an id outside the model's
+  // vocabulary, or too long for its context, gets finish "error".
   virtual std::vector<Completion> complete_tokens(const std::vector<std::vector<int>>& prompts, const CompletionOptions& options,
                                                   const OnText& on_text) = 0;
   // The ids a text prompt runs as: BOS first when the tokenizer wants one

@@ -261,6 +261,9 @@ struct GenerateStats {
 // it stop with finish "length".
 std::vector<Generation> generate(CausalLM& model, const text::Tokenizer& tokenizer, const std::vector<std::string>& prompts,
                                  const GenerateOptions& options, GenerateStats* stats = nullptr);
+// A text prompt's ids: BOS first as `add_bos` says (GenerateOptions::add_bos:
+// -1 the tokenizer's rule, 0 never, 1 always), then the text's.
+std::vector<int> encode_prompt(const text::Tokenizer& tokenizer, const std::string& prompt, int add_bos);
 // The same for prompts given as token ids, used as they are (add_bos does
 // not apply). Throws InputError naming a prompt with an id outside the vocabulary.
 std::vector<Generation> generate_tokens(CausalLM& model, const text::Tokenizer& tokenizer, const std::vector<std::vector<int>>& prompts,
@@ -276,7 +279,8 @@ struct SequenceScores {
   torch::Tensor top_ids;       // [T-1,k] int64
 };
 // One forward pass over `ids` (as they are: no BOS is added). Throws
-// InputError when the sequence is empty or longer than the context.
+// InputError when the sequence is empty, longer than the context, or holds
+// an id outside the vocabulary.
 SequenceScores score_sequence(CausalLM& model, const std::vector<int>& ids, int top_k);
 
 // ---------------------------------------------------------------- I/O
@@ -315,7 +319,9 @@ void save_model(CausalLM& model, const std::string& dir, const std::string& toke
 // add_bos_token, and the chat template when known) and
 // special_tokens_map.json in DIR: copied from the folder of
 // `tokenizer_file` where it has them (a real model's own), else written
-// from the tokenizer and `config`. Only the first without a tokenizer.
-void write_hf_files(const std::string& dir, const ModelConfig& config, const std::string& tokenizer_file);
+// from `tokenizer` (loaded from that file) and `config`. Only the first
+// without a tokenizer.
+void write_hf_files(const std::string& dir, const ModelConfig& config, const std::string& tokenizer_file,
+                    const text::Tokenizer* tokenizer);
 
 }  // namespace steper::model

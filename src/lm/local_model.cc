@@ -124,11 +124,6 @@ std::vector<Completion> CheckpointModel::complete_tokens(const std::vector<std::
 }
 
 std::vector<TokenLogprob> CheckpointModel::score(const std::vector<int>& ids, int top_k) {
-  for (int id : ids) {
-    if (id < 0 || id >= loaded_.config.vocab_size) {
-      throw InputError("token id " + std::to_string(id) + " is outside the vocabulary (0 to " + std::to_string(loaded_.config.vocab_size - 1) + ")");
-    }
-  }
   model::SequenceScores s;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -162,11 +157,7 @@ GenerationTotals CheckpointModel::totals() {
 }  // namespace
 
 std::vector<int> LocalModel::prompt_ids(const std::string& prompt, bool chat_rendered) const {
-  const text::Tokenizer& tok = tokenizer();
-  std::vector<int> ids;
-  if (tok.bos_id() >= 0 && tok.add_bos() && !chat_rendered) ids.push_back(tok.bos_id());
-  for (int id : tok.encode(prompt)) ids.push_back(id);
-  return ids;
+  return model::encode_prompt(tokenizer(), prompt, chat_rendered ? 0 : -1);
 }
 
 std::unique_ptr<LocalModel> open_local(const std::string& dir, const LocalOptions& options) {

@@ -216,14 +216,18 @@ GenerateStats& GenerateStats::operator+=(const GenerateStats& o) {
   return *this;
 }
 
+std::vector<int> encode_prompt(const text::Tokenizer& tok, const std::string& prompt, int add_bos) {
+  std::vector<int> ids;
+  if (tok.bos_id() >= 0 && (add_bos == 1 || (add_bos == -1 && tok.add_bos()))) ids.push_back(tok.bos_id());
+  for (int id : tok.encode(prompt)) ids.push_back(id);
+  return ids;
+}
+
 std::vector<Generation> generate(CausalLM& model, const text::Tokenizer& tok, const std::vector<std::string>& prompts,
                                  const GenerateOptions& o, GenerateStats* stats_out) {
-  const bool bos = tok.bos_id() >= 0 && (o.add_bos == 1 || (o.add_bos == -1 && tok.add_bos()));
-  std::vector<std::vector<int>> ids(prompts.size());
-  for (std::size_t i = 0; i < prompts.size(); ++i) {
-    if (bos) ids[i].push_back(tok.bos_id());
-    for (int id : tok.encode(prompts[i])) ids[i].push_back(id);
-  }
+  std::vector<std::vector<int>> ids;
+  ids.reserve(prompts.size());
+  for (const auto& p : prompts) ids.push_back(encode_prompt(tok, p, o.add_bos));
   return generate_tokens(model, tok, ids, o, stats_out);
 }
 

@@ -37,7 +37,7 @@ void write(const std::string& path, const json& value) { io::write_atomic(path, 
 
 }  // namespace
 
-void write_hf_files(const std::string& dir, const ModelConfig& config, const std::string& tokenizer_file) {
+void write_hf_files(const std::string& dir, const ModelConfig& config, const std::string& tokenizer_file, const text::Tokenizer* tok) {
   const fs::path from = tokenizer_file.empty() ? fs::path() : fs::path(tokenizer_file).parent_path();
   if (!copy_beside(from, dir, "generation_config.json")) {
     json g{{"_from_model_config", true},
@@ -46,11 +46,10 @@ void write_hf_files(const std::string& dir, const ModelConfig& config, const std
     if (config.pad_token_id >= 0) g["pad_token_id"] = config.pad_token_id;
     write(dir + "/generation_config.json", g);
   }
-  if (tokenizer_file.empty()) return;
+  if (tokenizer_file.empty() || !tok) return;
   const bool has_config = copy_beside(from, dir, "tokenizer_config.json");
   const bool has_map = copy_beside(from, dir, "special_tokens_map.json");
   if (has_config && has_map) return;
-  const auto tok = text::load_tokenizer(tokenizer_file);
   const bool spm = tok->kind() == "sentencepiece";
   json special = json::object();
   auto name = [&](const char* key, int id) {

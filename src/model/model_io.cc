@@ -187,7 +187,7 @@ void save_model(CausalLM& model, const std::string& dir, const std::string& toke
   std::unique_ptr<text::Tokenizer> tok = tokenizer_file.empty() ? nullptr : text::load_tokenizer(tokenizer_file);
   if (config.pad_token_id < 0 && tok && tok->pad_id() >= 0 && tok->pad_id() < config.vocab_size) config.pad_token_id = tok->pad_id();
   write_model_config(config, dir + "/config.json", torch_dtype_name(dtype));
-  write_hf_files(dir, config, tokenizer_file);
+  write_hf_files(dir, config, tokenizer_file, tok.get());
   if (!tokenizer_file.empty()) {
     std::error_code ec;
     auto name = std::filesystem::path(tokenizer_file).filename();

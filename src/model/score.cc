@@ -12,6 +12,12 @@ constexpr std::int64_t kRowsAtOnce = 256;
 SequenceScores score_sequence(CausalLM& model, const std::vector<int>& ids, int top_k) {
   if (ids.empty()) throw InputError("cannot score an empty sequence");
   if (top_k < 0) throw InputError("top_k must not be negative");
+  for (int id : ids) {
+    if (id < 0 || id >= model->config.vocab_size) {
+      throw InputError("token id " + std::to_string(id) + " is outside the vocabulary (0 to " +
+                       std::to_string(model->config.vocab_size - 1) + ")");
+    }
+  }
   const auto T = static_cast<std::int64_t>(ids.size());
   if (T > model->config.max_position_embeddings) {
     throw InputError("the sequence is " + std::to_string(T) + " tokens; the model's context is " +

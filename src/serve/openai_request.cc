@@ -50,6 +50,43 @@ std::vector<std::string> strings_of(const json& j, const char* field, std::size_
   return out;
 }
 
+// A JSON list of token ids, each checked against the vocabulary; `at`
+// names the list in messages, `param` is the field it belongs to.
+std::vector<int> token_ids(const json& list, const std::string& at, int vocab, const char* param) {
+  std::vector<int> ids;
+  for (std::size_t j = 0; j < list.size(); ++j) {
+    const json& t = list[j];
+    if (!t.is_number_integer() || t.get<std::int64_t>() < 0 || t.get<std::int64_t>() >= vocab) {
+      throw BadRequest{400, at + "[" + std::to_string(j) + "] is " + t.dump(0).substr(0, 40) + "; token ids are integers from 0 to " +
+                                std::to_string(vocab - 1), param};
+    }
+    ids.push_back(t.get<int>());
+  }
+  return ids;
+}
+
+// The "model" a request names, checked against the served names (404 when
+// it is none of them); absent or null is fine.
+void check_model_name(const json& body, const RequestLimits& limits) {
+  if (!present(body, "model")) return;
+  if (!body["model"].is_string()) throw BadRequest{400, "'model' must be a string", "model"};
+  const std::string asked = body["model"].get<std::string>();
+  for (const auto& n : limits.model_names) {
+    if (asked == n) return;
+  }
+  throw BadRequest{404, "the model '" + asked + "' does not exist; this server serves '" + limits.model_names.at(0) + "'", "model",
+                   "not_found_error"};
+}
+
+// The request body, which must be a JSON object naming this server's model (or none).
+json read_body_object(const std::string& raw, const RequestLimits& limits) {
+  json body = json::parse(raw, nullptr, false);
+  if (body.is_discarded()) throw BadRequest{400, "the body is not valid JSON", ""};
+  if (!body.is_object()) throw BadRequest{400, "the body must be a JSON object", ""};
+  check_model_name(body, limits);
+  return body;
+}
+
 // Sampling settings steper does not implement: refused unless they are
 // their no-op value, so that a client never gets silently different text.
 void refuse_unsupported(const json& body) {
@@ -157,15 +194,7 @@ void read_prompts(const json& body, const RequestLimits& limits, const lm::Local
   const json& p = body["prompt"];
   const int vocab = model.tokenizer().vocab_size();
   auto ids_of = [&](const json& list, const std::string& at) {
-    std::vector<int> ids;
-    for (std::size_t j = 0; j < list.size(); ++j) {
-      const json& t = list[j];
-      if (!t.is_number_integer() || t.get<std::int64_t>() < 0 || t.get<std::int64_t>() >= vocab) {
-        throw BadRequest{400, at + "[" + std::to_string(j) + "] is " + t.dump(0).substr(0, 40) + "; token ids are integers from 0 to " +
-                                  std::to_string(vocab - 1), "prompt"};
-      }
-      ids.push_back(t.get<int>());
-    }
+    std::vector<int> ids = token_ids(list, at, vocab, "prompt");
     if (ids.empty()) throw BadRequest{400, at + " is an empty list of token ids", "prompt"};
     r.prompt_texts.push_back(model.tokenizer().decode(ids));
     r.prompts.push_back(std::move(ids));
@@ -207,22 +236,9 @@ json error_body(const BadRequest& e) {
   return json{{"error", {{"message", e.message}, {"type", e.type}, {"param", e.param.empty() ? json() : json(e.param)}, {"code", json()}}}};
 }
 
-void check_model_name(const json& body, const RequestLimits& limits) {
-  if (!present(body, "model")) return;
-  if (!body["model"].is_string()) throw BadRequest{400, "'model' must be a string", "model"};
-  const std::string asked = body["model"].get<std::string>();
-  for (const auto& n : limits.model_names) {
-    if (asked == n) return;
-  }
-  throw BadRequest{404, "the model '" + asked + "' does not exist; this server serves '" + limits.model_names.at(0) + "'", "model",
-                   "not_found_error"};
-}
 
 CompletionRequest parse_completion_request(const std::string& raw, bool chat, const RequestLimits& limits, const lm::LocalModel& model) {
-  const json body = json::parse(raw, nullptr, false);
-  if (body.is_discarded()) throw BadRequest{400, "the body is not valid JSON", ""};
-  if (!body.is_object()) throw BadRequest{400, "the body must be a JSON object", ""};
-  check_model_name(body, limits);
+  const json body = read_body_object(raw, limits);
   refuse_unsupported(body);
   CompletionRequest r;
   r.chat = chat;
@@ -288,6 +304,27 @@ CompletionRequest parse_completion_request(const std::string& raw, bool chat, co
   if (r.stream && r.logprobs >= 0) throw BadRequest{400, "'logprobs' with 'stream' is not supported; ask without streaming", "logprobs"};
   if (r.stream && r.echo) throw BadRequest{400, "'echo' with 'stream' is not supported; ask without streaming", "echo"};
   return r;
+}
+
+std::vector<int> parse_tokenize_request(const std::string& raw, const RequestLimits& limits, const lm::LocalModel& model) {
+  const json body = read_body_object(raw, limits);
+  if (body.contains("messages")) {  // a chat request: its rendered prompt's ids
+    json as_chat = body;
+    as_chat.erase("max_tokens");
+    return parse_completion_request(as_chat.dump(), true, limits, model).prompts.at(0);
+  }
+  if (!body.contains("prompt") || !body["prompt"].is_string()) throw BadRequest{400, "'prompt' must be a string", "prompt"};
+  const std::string prompt = body["prompt"].get<std::string>();
+  if (prompt.size() > limits.max_prompt_bytes) {
+    throw BadRequest{400, "the prompt is longer than " + std::to_string(limits.max_prompt_bytes) + " bytes", "prompt"};
+  }
+  return model.prompt_ids(prompt, !flag(body, "add_special_tokens", true));
+}
+
+std::vector<int> parse_detokenize_request(const std::string& raw, const RequestLimits& limits, const lm::LocalModel& model) {
+  const json body = read_body_object(raw, limits);
+  if (!body.contains("tokens") || !body["tokens"].is_array()) throw BadRequest{400, "'tokens' must be a list of token ids", "tokens"};
+  return token_ids(body["tokens"], "tokens", model.tokenizer().vocab_size(), "tokens");
 }
 
 }  // namespace steper::serve

@@ -45,8 +45,11 @@ struct CompletionRequest {
 CompletionRequest parse_completion_request(const std::string& raw, bool chat, const RequestLimits& limits,
                                            const lm::LocalModel& model);
 
-// The "model" a request names, checked against the served names (404 when
-// it is none of them); absent or null is fine.
-void check_model_name(const nlohmann::json& body, const RequestLimits& limits);
+// vLLM's POST /tokenize: {"prompt", "add_special_tokens"} or a chat
+// request's "messages" (rendered as /v1/chat/completions renders them), as
+// the ids the model would run. POST /detokenize: {"tokens"}, checked
+// against the vocabulary. Both throw BadRequest.
+std::vector<int> parse_tokenize_request(const std::string& raw, const RequestLimits& limits, const lm::LocalModel& model);
+std::vector<int> parse_detokenize_request(const std::string& raw, const RequestLimits& limits, const lm::LocalModel& model);
 
 }  // namespace steper::serve

@@ -352,40 +352,12 @@ struct Server::Impl {
       std::string raw;
       if (!read_body(read, res, raw)) return;
       try {
-        const json body = json::parse(raw, nullptr, false);
-        if (body.is_discarded() || !body.is_object()) throw BadRequest{400, "the body must be a JSON object", ""};
-        check_model_name(body, limits);
-        const text::Tokenizer& tok = model.tokenizer();
         if (!encode) {
-          if (!body.contains("tokens") || !body["tokens"].is_array()) throw BadRequest{400, "'tokens' must be a list of token ids", "tokens"};
-          std::vector<int> ids;
-          for (const auto& t : body["tokens"]) {
-            if (!t.is_number_integer() || t.get<std::int64_t>() < 0 || t.get<std::int64_t>() >= tok.vocab_size()) {
-              throw BadRequest{400, "'tokens' holds " + t.dump().substr(0, 40) + "; token ids are integers from 0 to " +
-                                        std::to_string(tok.vocab_size() - 1), "tokens"};
-            }
-            ids.push_back(t.get<int>());
-          }
-          res.set_content(json{{"prompt", tok.decode(ids)}}.dump(), "application/json");
+          const std::vector<int> ids = parse_detokenize_request(raw, limits, model);
+          res.set_content(json{{"prompt", model.tokenizer().decode(ids)}}.dump(), "application/json");
           return;
         }
-        std::vector<int> ids;
-        if (body.contains("messages")) {
-          json as_chat = body;
-          as_chat.erase("max_tokens");
-          ids = parse_completion_request(as_chat.dump(), true, limits, model).prompts.at(0);
-        } else {
-          if (!body.contains("prompt") || !body["prompt"].is_string()) throw BadRequest{400, "'prompt' must be a string", "prompt"};
-          if (body["prompt"].get<std::string>().size() > limits.max_prompt_bytes) {
-            throw BadRequest{400, "the prompt is longer than " + std::to_string(limits.max_prompt_bytes) + " bytes", "prompt"};
-          }
-          bool special = true;
-          if (body.contains("add_special_tokens") && !body["add_special_tokens"].is_null()) {
-            if (!body["add_special_tokens"].is_boolean()) throw BadRequest{400, "'add_special_tokens' must be true or false", "add_special_tokens"};
-            special = body["add_special_tokens"].get<bool>();
-          }
-          ids = model.prompt_ids(body["prompt"].get<std::string>(), !special);
-        }
+        const std::vector<int> ids = parse_tokenize_request(raw, limits, model);
         res.set_content(json{{"count", ids.size()}, {"max_model_len", model.context()}, {"tokens", ids}, {"token_strs", nullptr}}.dump(),
                         "application/json");
       } catch (const BadRequest& e) {
