@@ -117,7 +117,8 @@ const std::string& weighting_name(Weighting w);
 //   uniform: the mean of the stages present.
 //   none: one loss over all target tokens, whatever their stage.
 struct StageWeights {
-  explicit StageWeights(Weighting w, double floor = 0.1);
+  // The log-variances live on `device`, the model's.
+  explicit StageWeights(Weighting w, double floor = 0.1, torch::Device device = torch::kCPU);
   // losses[j] undefined when stage j is absent; `all` is the mean over every
   // target token of the batch (what none returns).
   torch::Tensor combine(const std::vector<torch::Tensor>& losses, const torch::Tensor& all) const;
@@ -127,7 +128,7 @@ struct StageWeights {
   std::vector<double> weights() const;
   Weighting weighting;
   double floor;
-  torch::Tensor log_var;  // [3], requires grad for difficulty and floor
+  torch::Tensor log_var;  // [3] float32, requires grad for difficulty and floor
 };
 
 // Fine-tuning's defaults, unlike pretraining's (train::TrainConfig's): lr
@@ -147,7 +148,7 @@ struct TrainOptions {
   // Data parallel: each rank takes its `batch` of every global batch of
   // batch x world size samples; rank 0 evaluates and writes. Default: none
   train::DataParallel* parallel = nullptr;
-  std::string device = "cpu";
+  std::string device = "cpu";  // cpu, cuda (cuda:LOCAL_RANK) or cuda:N. Default: cpu
 };
 
 struct TrainReport {

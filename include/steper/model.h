@@ -35,6 +35,8 @@ torch::Device parse_device(const std::string& name);
 // "float32" | "bfloat16" | "float16".
 torch::Dtype parse_dtype_name(const std::string& name);
 std::string torch_dtype_name(torch::Dtype dtype);
+// The safetensors dtype of a float32, bfloat16 or float16 tensor.
+DType file_dtype_of(torch::Dtype dtype);
 // Keeps freed tensor memory in the process instead of returning it to the
 // OS after every step: glibc otherwise unmaps each large block on free, and
 // the next step pays page faults and zeroing for all of it again (~15% of a
@@ -140,7 +142,9 @@ struct LlamaBodyImpl : torch::nn::Module {
 TORCH_MODULE(LlamaBody);
 
 struct CausalLMImpl : torch::nn::Module {
-  explicit CausalLMImpl(const ModelConfig& c);
+  // `initialise` false skips Hugging Face's N(0, 0.02) start, for a model
+  // whose weights are about to be loaded.
+  explicit CausalLMImpl(const ModelConfig& c, bool initialise = true);
   // ids [B,T] int64; positions [B,T] int64, each below its slot (cache length
   // + t); key_valid [B,S] bool, S = cache length + T, false for padding, or
   // undefined when no key is padding (skips the mask). -> logits [B,T,V].
@@ -148,6 +152,7 @@ struct CausalLMImpl : torch::nn::Module {
                         KVCache* cache = nullptr);
   // Unpadded sequences from position 0, no cache: training and scoring.
   torch::Tensor forward(const torch::Tensor& ids);
+  torch::Tensor hidden(const torch::Tensor& ids);
   // The final hidden states [B,T,C], before the LM head.
   torch::Tensor hidden(const torch::Tensor& ids, const torch::Tensor& positions, const torch::Tensor& key_valid,
                        KVCache* cache);
@@ -160,6 +165,10 @@ struct CausalLMImpl : torch::nn::Module {
   // and device (a plain member, not a buffer, so that to(bf16) leaves it
   // alone: Hugging Face and vLLM keep them in float32 too).
   torch::Tensor inv_freq;
+  // Activation recomputation (--recompute): in training, each decoder layer
+  // keeps only its input for the backward pass and runs again there, so
+  // activation memory is one layer's plus an input per layer.
+  bool recompute = false;
 
  private:
   std::pair<torch::Tensor, torch::Tensor> rope_cache_;  // cos, signed sin [P,D] for positions < P
@@ -307,13 +316,23 @@ struct LoadedModel {
 // once in `dtype` (plus one tensor in flight), never an fp32 copy beside it.
 LoadedModel load_model(const std::string& dir, torch::Device device = torch::kCPU, torch::Dtype dtype = torch::kFloat32);
 
-// Writes DIR/config.json and DIR/model.safetensors (in `dtype`), copies
+// DIR's weights into `model`'s parameters, each in its own dtype, on
+// `device`: the parameters keep their identity (an optimizer's references
+// hold), their old values are freed one by one. The same checks as load_model.
+void load_weights(CausalLM& model, const std::string& dir, torch::Device device);
+
+// Hugging Face's shard limit (save_pretrained's max_shard_size, "5GB").
+constexpr std::uint64_t kMaxShardBytes = 5'000'000'000ULL;
+
+// Writes DIR/config.json and the weights in `dtype`, DIR/model.safetensors or,
+// past `max_shard_bytes`, shards with model.safetensors.index.json as
+// Hugging Face writes them; copies
 // the tokenizer file `tokenizer_file` (tokenizer.model or tokenizer.json)
 // into DIR unless it is empty, and completes the Hugging Face folder
 // (write_hf_files). config.json's pad_token_id is the tokenizer's when the
 // config has none. Tied models omit lm_head.weight.
 void save_model(CausalLM& model, const std::string& dir, const std::string& tokenizer_file,
-                torch::Dtype dtype = torch::kFloat32);
+                torch::Dtype dtype = torch::kFloat32, std::uint64_t max_shard_bytes = kMaxShardBytes);
 
 // generation_config.json, tokenizer_config.json (bos, eos, unk, pad,
 // add_bos_token, and the chat template when known) and

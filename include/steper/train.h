@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "steper/error.h"
+#include "steper/memory_plan.h"
 #include "steper/model.h"
 #include "steper/text.h"
 
@@ -36,6 +37,14 @@ struct TrainConfig {
   double grad_clip = 1.0;          // global norm; 0 disables. Default: 1
   std::int64_t save_every = 200;   // steps between checkpoints; 0: only at the end. Default: 200
   std::uint64_t seed = 0;          // data order and initialisation. Default: 0
+  // The model's weights, activations and gradients. bfloat16 or float16 is
+  // mixed precision: the optimizer keeps float32 master weights and float32
+  // AdamW moments (an update at lr 5e-6 vanishes in bfloat16's 8 bits), and
+  // float16 adds a dynamic loss scale. Losses, softmax and norms are float32
+  // whatever this is. The caller builds the model in this dtype. Default: float32
+  torch::Dtype dtype = torch::kFloat32;
+  // Activation recomputation (CausalLMImpl::recompute). Default: off
+  bool recompute = false;
 };
 
 // Learning rate at `step` (0-based): linear warm-up, then cosine to min.
@@ -64,6 +73,7 @@ struct MicroStep {
 // every worker joins it as a client under /worker/attempt_<count>.
 struct DistributedEnv {
   int rank = 0, world_size = 1;
+  int local_rank = 0;  // LOCAL_RANK: the rank on this machine, which picks its GPU
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   bool agent_store = false;  // the launcher hosts the store (else rank 0 does)
@@ -72,6 +82,10 @@ struct DistributedEnv {
 // World size 1 when WORLD_SIZE is unset; throws InputError naming a
 // malformed or inconsistent variable.
 DistributedEnv distributed_env();
+
+// The device a training process runs on: `name` as parse_device reads it,
+// except that a bare "cuda" is cuda:LOCAL_RANK, one GPU per rank.
+torch::Device rank_device(const std::string& name);
 
 // Data-parallel training over a c10d process group (Gloo, which takes CPU
 // and CUDA tensors). The rendezvous store is on MASTER_ADDR:MASTER_PORT,
@@ -140,6 +154,11 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& config, const std::st
                        const std::function<bool(const TrainProgress&)>& on_progress, ExtraParams* extra = nullptr,
                        DataParallel* parallel = nullptr);
 
+// Mixed precision (config.dtype not float32) saves the model in its dtype
+// and the float32 master weights in OUT_DIR/trainer_state/, so a resume
+// continues from the exact values; float16's loss scale goes into
+// trainer_state.json.
+//
 // Checkpoints are atomic as a whole: a step's files are written into a
 // staging folder OUT/.checkpoint-STEP, trainer_state/trainer_state.json
 // (naming that folder) replaces the old one in one rename, and only then are
@@ -199,7 +218,7 @@ struct PretrainOptions {
   TrainConfig train;
   int seq_len = 256;          // tokens per row. Default: 256
   double epochs = 0;          // > 0: overrides train.steps (epochs over the rows, all ranks together)
-  std::string device = "cpu"; // Default: cpu
+  std::string device = "cpu"; // cpu, cuda (cuda:LOCAL_RANK) or cuda:N. Default: cpu
   // What else makes two runs the same run (the data's identity): resume
   // goes only into a folder of the same run. The architecture, schedule and
   // world size are added.

@@ -7,6 +7,7 @@
 #include "progress.h"
 #include "steper/io.h"
 #include "steper/distill.h"
+#include "memory_plan_flags.h"
 #include "train_flags.h"
 
 namespace steper::cli {
@@ -76,6 +77,7 @@ void add_train_command(CLI::App& app, const Global& global) {
     std::string data, init, out, weighting = distill::weighting_name(distill::TrainOptions().weighting);
     distill::TrainOptions o;
     bool overwrite = false;
+    PlanFlags plan;
   };
   auto a = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -89,9 +91,9 @@ void add_train_command(CLI::App& app, const Global& global) {
       "Data parallel: one process per rank with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set, e.g.\n"
       "  torchrun --no_python --nproc_per_node 2 --redirects 2 --tee 2 steper train ...\n"
       "(Debian's torchrun wants underscores, and --redirects/--tee on Python 3.11); --batch is per rank.");
-  cmd->add_option("--data", a->data, "Samples JSONL (steper stepwise)")->required();
+  cmd->add_option("--data", a->data, "Samples JSONL (steper stepwise) (required)");
   cmd->add_option("--init", a->init, "Student model folder to start from")->required();
-  cmd->add_option("--out", a->out, "Output model folder")->required();
+  cmd->add_option("--out", a->out, "Output model folder (required)");
   cmd->add_option("--weighting", a->weighting,
                  "Stage weights: difficulty (the paper's), floor (sigma^2 floored), uniform, or none (one loss over all tokens)")
       ->check(CLI::IsMember(distill::weighting_names()))
@@ -111,7 +113,24 @@ void add_train_command(CLI::App& app, const Global& global) {
   cmd->add_option("--eval-every", a->o.eval_every, "Steps between held-out evaluations (0: never)");
   cmd->add_option("--device", a->o.device, "cpu, cuda or cuda:N");
   cmd->add_flag("--overwrite", a->overwrite, "Start over even if --out holds a checkpoint");
+  add_plan_flags(cmd, a->plan);
   cmd->callback([a, &global] {
+    if (a->plan.plan) {
+      const model::ModelConfig config = model::read_model_config(a->init + "/config.json");
+      train::PlanOptions p;
+      p.dtype = model::file_dtype_of(a->o.train.dtype);
+      p.batch = a->o.train.batch_size;
+      p.max_tokens = a->o.max_tokens > 0 ? a->o.max_tokens : config.max_position_embeddings;
+      p.recompute = a->o.train.recompute;
+      p.lora_rank = a->o.lora.rank;
+      p.lora_targets = a->o.lora.targets;
+      p.fused_kernels = a->o.device == "cpu" && a->o.train.dtype == torch::kFloat32;
+      print_memory_plan(config, p, a->plan, a->init + "/config.json");
+      return;
+    }
+    require_for_run(a->data, "data");
+    require_for_run(a->out, "out");
+    if (a->plan.shard_optimizer) throw InputError("--shard-optimizer plans only (with --plan): sharded optimizer state is not implemented yet");
     if (std::string w = lm::local_backend_warning(); !w.empty()) warn(w);
     a->o.weighting = distill::parse_weighting(a->weighting);
     auto parallel = join_data_parallel();

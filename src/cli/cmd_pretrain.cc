@@ -10,6 +10,7 @@
 #include "steper/data.h"
 #include "steper/model.h"
 #include "steper/train.h"
+#include "memory_plan_flags.h"
 #include "train_flags.h"
 
 namespace steper::cli {
@@ -20,6 +21,7 @@ struct PretrainArgs {
   train::PretrainOptions options;
   int threads = 0;
   bool overwrite = false;
+  PlanFlags plan;
 };
 
 void run_pretrain(PretrainArgs& a, const Global& g) {
@@ -27,6 +29,19 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
   if (a.threads > 0) torch::set_num_threads(a.threads);
   train::PretrainOptions& o = a.options;
   auto tok = text::load_tokenizer(a.tokenizer);
+  if (a.plan.plan) {
+    train::PlanOptions p;
+    p.dtype = model::file_dtype_of(o.train.dtype);
+    p.batch = o.train.batch_size;
+    p.max_tokens = o.seq_len;
+    p.recompute = o.train.recompute;
+    p.fused_kernels = o.device == "cpu" && o.train.dtype == torch::kFloat32;
+    print_memory_plan(train::pretrain_config(o, *tok), p, a.plan, "the architecture of these flags");
+    return;
+  }
+  require_for_run(a.data, "data");
+  require_for_run(a.out, "out");
+  if (a.plan.shard_optimizer) throw InputError("--shard-optimizer plans only (with --plan): sharded optimizer state is not implemented yet");
   model::parse_device(o.device);              // refuse a bad device before the tokenizing,
   train::pretrain_config(o, *tok);            // and a bad architecture
   std::vector<int> packed;
@@ -107,10 +122,10 @@ void add_pretrain_command(CLI::App& app, const Global& global) {
       "MASTER_PORT set, e.g.\n"
       "  torchrun --no_python --nproc_per_node 2 --redirects 2 --tee 2 steper pretrain ...\n"
       "(Debian's torchrun wants underscores, and --redirects/--tee on Python 3.11); --batch is per rank.");
-  cmd->add_option("--data", a->data, "JSONL of texts (a corpus.jsonl works)")->required();
+  cmd->add_option("--data", a->data, "JSONL of texts (a corpus.jsonl works) (required)");
   cmd->add_option("--field", a->field, "Field holding each text");
   cmd->add_option("--tokenizer", a->tokenizer, "Tokenizer folder or file (steper tokenizer train makes one)")->required();
-  cmd->add_option("--out", a->out, "Model folder")->required();
+  cmd->add_option("--out", a->out, "Model folder (required)");
   cmd->add_option("--dim", a->options.model.hidden_size, "Hidden size")->check(positive());
   cmd->add_option("--layers", a->options.model.num_hidden_layers, "Decoder layers")->check(positive());
   cmd->add_option("--heads", a->options.model.num_attention_heads, "Attention heads")->check(positive());
@@ -124,6 +139,7 @@ void add_pretrain_command(CLI::App& app, const Global& global) {
   cmd->add_option("--device", a->options.device, "cpu, cuda or cuda:N");
   cmd->add_option("--threads", a->threads, "LibTorch intra-op threads (0: LibTorch's default)");
   cmd->add_flag("--overwrite", a->overwrite, "Start over even if --out holds a checkpoint");
+  add_plan_flags(cmd, a->plan);
   cmd->callback([a, &global] { run_pretrain(*a, global); });
 }
 

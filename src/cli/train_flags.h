@@ -21,6 +21,15 @@ inline void add_train_config_flags(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_option("--clip", c.grad_clip, "Gradient-norm clip (0: off)");
   cmd->add_option("--save-every", c.save_every, "Steps between checkpoints (0: only at the end)");
   cmd->add_option("--seed", c.seed, "Seed of initialisation and data order");
+  cmd->add_option_function<std::string>(
+         "--dtype", [&c](const std::string& v) { c.dtype = model::parse_dtype_name(v); },
+         "Weights and activations: fp32, or bf16/fp16 in mixed precision (float32 master weights and AdamW\n"
+         "state; fp16 with a dynamic loss scale); the model is saved in this dtype")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16", "float32", "bfloat16", "float16"}))
+      ->default_str(model::torch_dtype_name(c.dtype));
+  cmd->add_flag("--recompute", c.recompute,
+                "Keep only each decoder layer's input and recompute the layer in the backward pass\n"
+                "(activation memory of one layer plus an input per layer, for about a third more time)");
 }
 
 }  // namespace steper::cli

@@ -36,29 +36,34 @@ LossSums loss_sums(model::CausalLM& net, const std::vector<const Tokenized*>& ba
   const auto B = static_cast<std::int64_t>(batch.size());
   std::int64_t L = 0;
   for (const auto* t : batch) L = std::max<std::int64_t>(L, static_cast<std::int64_t>(t->ids.size()));
-  torch::Tensor ids = torch::zeros({B, L}, torch::kLong), mask = torch::zeros({B, L - 1}, torch::kFloat);
+  torch::Tensor ids = torch::zeros({B, L}, torch::kLong);
+  std::vector<std::int64_t> where, row;  // flat positions in [B, L - 1] that predict a target, and their rows
   LossSums out;
   out.stage.resize(kStageCount);
   out.stage_tokens.assign(kStageCount, 0.0);
   std::vector<std::vector<std::int64_t>> rows_of(kStageCount);
   for (std::int64_t b = 0; b < B; ++b) {
     const Tokenized& t = *batch[static_cast<std::size_t>(b)];
-    auto* row = ids[b].data_ptr<std::int64_t>();
-    for (std::size_t i = 0; i < t.ids.size(); ++i) row[i] = t.ids[i];
+    auto* dst = ids[b].data_ptr<std::int64_t>();
+    for (std::size_t i = 0; i < t.ids.size(); ++i) dst[i] = t.ids[i];
     // Position i predicts token i + 1: the targets are tokens prompt .. end.
     const auto targets = static_cast<std::int64_t>(t.ids.size()) - t.prompt;
-    mask[b].narrow(0, t.prompt - 1, targets).fill_(1);
+    for (std::int64_t i = t.prompt - 1; i < t.prompt - 1 + targets; ++i) where.push_back(b * (L - 1) + i), row.push_back(b);
     rows_of[static_cast<std::size_t>(t.stage)].push_back(b);
     out.stage_tokens[static_cast<std::size_t>(t.stage)] += static_cast<double>(targets);
     out.all_tokens += static_cast<double>(targets);
   }
+  // Logits only where a target is predicted: the prompt's positions carry no
+  // loss, and at a real vocabulary the [B, L, V] logits of every position
+  // are most of a step's memory.
+  const torch::Tensor at = torch::tensor(where, torch::kLong).to(device), row_of = torch::tensor(row, torch::kLong).to(device);
   ids = ids.to(device);
-  mask = mask.to(device);
-  torch::Tensor logits = net->forward(ids.narrow(1, 0, L - 1));  // right padding: pads never precede a target
+  torch::Tensor h = net->hidden(ids.narrow(1, 0, L - 1));                 // right padding: pads never precede a target
+  torch::Tensor picked = h.reshape({-1, h.size(-1)}).index_select(0, at);  // [N, C]
   torch::Tensor tok_loss = torch::nn::functional::cross_entropy(
-      logits.reshape({-1, logits.size(-1)}).to(torch::kFloat32), ids.narrow(1, 1, L - 1).reshape({-1}),
-      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone)).reshape({B, L - 1}) * mask;
-  torch::Tensor per_row = tok_loss.sum(1);  // [B]
+      net->logits(picked).to(torch::kFloat32), ids.narrow(1, 1, L - 1).reshape({-1}).index_select(0, at),
+      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));  // [N]
+  torch::Tensor per_row = torch::zeros({B}, tok_loss.options()).index_add(0, row_of, tok_loss);  // [B]
   out.all = per_row.sum();
   for (std::size_t j = 0; j < kStageCount; ++j) {
     if (rows_of[j].empty()) continue;
@@ -96,7 +101,8 @@ Weighting parse_weighting(const std::string& name) {
 
 const std::string& weighting_name(Weighting w) { return weighting_names().at(static_cast<std::size_t>(w)); }
 
-StageWeights::StageWeights(Weighting w, double floor_) : weighting(w), floor(floor_), log_var(torch::zeros({3})) {
+StageWeights::StageWeights(Weighting w, double floor_, torch::Device device)
+    : weighting(w), floor(floor_), log_var(torch::zeros({3}, torch::TensorOptions().device(device))) {
   if (w == Weighting::floor && !(floor_ > 0)) throw InputError("sigma floor must be positive, got " + std::to_string(floor_));
   if (w == Weighting::difficulty || w == Weighting::floor) log_var.set_requires_grad(true);
 }
@@ -156,8 +162,8 @@ static std::string lora_key(const model::LoraConfig& l) {
 
 TrainReport train(const std::string& samples_path, const std::string& init_dir, const std::string& out_dir,
                   const TrainOptions& o, const std::function<bool(const DistillProgress&)>& on_progress) {
-  const torch::Device device = model::parse_device(o.device);
-  model::LoadedModel m = model::load_model(init_dir, device);
+  const torch::Device device = train::rank_device(o.device);
+  model::LoadedModel m = model::load_model(init_dir, device, o.train.dtype);
   if (!m.tokenizer) throw InputError(init_dir + " has no tokenizer");
   const text::Tokenizer& tok = *m.tokenizer;
   const int limit = o.max_tokens > 0 ? std::min(o.max_tokens, m.config.max_position_embeddings) : m.config.max_position_embeddings;
@@ -194,7 +200,7 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
   report.total_steps = tc.steps;
 
   if (o.lora.rank > 0) model::add_lora(m.model, o.lora, tc.seed);
-  StageWeights weights(o.weighting, o.sigma_floor);
+  StageWeights weights(o.weighting, o.sigma_floor, device);
   train::ExtraParams extra;
   extra.lr = o.weight_lr;
   if (weights.log_var.requires_grad()) extra.params.push_back(weights.log_var);
@@ -265,7 +271,8 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
                               std::to_string(tc.batch_size) + ":" + std::to_string(tc.grad_accum) + ":" + std::to_string(tc.lr) + ":" +
                               std::to_string(tc.seed) + ":" + std::to_string(o.weight_lr) + lora_key(o.lora) +
                               (o.weighting == Weighting::floor ? ":floor" + std::to_string(o.sigma_floor) : "") +
-                              (world > 1 ? ":world" + std::to_string(world) : "");
+                              (world > 1 ? ":world" + std::to_string(world) : "") +
+                              (tc.dtype != torch::kFloat32 ? ":" + model::torch_dtype_name(tc.dtype) : "");
   std::filesystem::create_directories(out_dir);
   // Opened at the first step this process logs: a resumed run first drops
   // the rows written after its checkpoint, so each step is logged once.

@@ -132,11 +132,12 @@ LlamaBodyImpl::LlamaBodyImpl(const ModelConfig& c) {
   norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps));
 }
 
-CausalLMImpl::CausalLMImpl(const ModelConfig& c) : config(c) {
+CausalLMImpl::CausalLMImpl(const ModelConfig& c, bool initialise) : config(c) {
   config.validate();
   model = register_module("model", LlamaBody(c));
   if (!c.tie_word_embeddings) lm_head = register_module("lm_head", linear(c.hidden_size, c.vocab_size, false));
   inv_freq = rope_inverse_frequencies(c);
+  if (!initialise) return;
   // Hugging Face's initialisation: N(0, 0.02) for every matrix, zero biases.
   torch::NoGradGuard no_grad;
   for (auto& p : named_parameters()) {
@@ -145,6 +146,40 @@ CausalLMImpl::CausalLMImpl(const ModelConfig& c) : config(c) {
     else p.value().zero_();
   }
 }
+
+namespace {
+
+// A decoder layer that keeps only its input for the backward pass and runs
+// again there (the reentrant form of activation checkpointing): backward
+// recomputes the layer with gradients on and back-propagates through that
+// copy, which accumulates into the layer's parameters directly; only the
+// input's gradient goes back to the outer graph.
+struct RecomputedLayer : torch::autograd::Function<RecomputedLayer> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& cos,
+                               const torch::Tensor& sin, const torch::Tensor& mask, DecoderLayerImpl* layer) {
+    ctx->save_for_backward({x});
+    ctx->saved_data["cos"] = cos;
+    ctx->saved_data["sin"] = sin;
+    if (mask.defined()) ctx->saved_data["mask"] = mask;  // a one-token row has none
+    ctx->saved_data["layer"] = reinterpret_cast<std::int64_t>(layer);
+    return layer->forward(x, cos, sin, mask, nullptr, 0);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grad) {
+    auto* layer = reinterpret_cast<DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
+    torch::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    {
+      torch::AutoGradMode enable(true);
+      const auto mask = ctx->saved_data.find("mask");
+      torch::Tensor y = layer->forward(x, ctx->saved_data["cos"].toTensor(), ctx->saved_data["sin"].toTensor(),
+                                       mask == ctx->saved_data.end() ? torch::Tensor() : mask->second.toTensor(), nullptr, 0);
+      torch::autograd::backward({y}, {grad[0]});
+    }
+    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
 
 torch::Tensor CausalLMImpl::hidden(const torch::Tensor& ids, const torch::Tensor& positions,
                                    const torch::Tensor& key_valid, KVCache* cache) {
@@ -174,8 +209,13 @@ torch::Tensor CausalLMImpl::hidden(const torch::Tensor& ids, const torch::Tensor
     mask = torch::full({T, S}, -1e9f, opts.dtype(torch::kFloat32)).triu_(past + 1);  // [T,S], broadcast over B and H
   }
   torch::Tensor h = model->embed_tokens(ids);
+  const bool recomputed = recompute && is_training() && torch::GradMode::is_enabled() && !cache;
+  // A frozen embedding (LoRA) gives an input without a graph; the layers'
+  // adapters still need the backward pass to reach them.
+  if (recomputed && !h.requires_grad()) h = h.detach().requires_grad_(true);
   for (std::size_t i = 0; i < model->layers->size(); ++i) {
-    h = model->layers[i]->as<DecoderLayer>()->forward(h, cos, sin, mask, cache, i);
+    auto* layer = model->layers[i]->as<DecoderLayer>();
+    h = recomputed ? RecomputedLayer::apply(h, cos, sin, mask, layer) : layer->forward(h, cos, sin, mask, cache, i);
   }
   if (cache) cache->advance(T);
   return model->norm(h);
@@ -190,11 +230,13 @@ torch::Tensor CausalLMImpl::forward(const torch::Tensor& ids, const torch::Tenso
   return logits(hidden(ids, positions, key_valid, cache));
 }
 
-torch::Tensor CausalLMImpl::forward(const torch::Tensor& ids) {
+torch::Tensor CausalLMImpl::hidden(const torch::Tensor& ids) {
   const std::int64_t B = ids.size(0), T = ids.size(1);
   auto opts = torch::TensorOptions().device(ids.device());
   torch::Tensor positions = torch::arange(T, opts.dtype(torch::kLong)).unsqueeze(0).expand({B, T});
-  return forward(ids, positions, torch::Tensor(), nullptr);
+  return hidden(ids, positions, torch::Tensor(), nullptr);
 }
+
+torch::Tensor CausalLMImpl::forward(const torch::Tensor& ids) { return logits(hidden(ids)); }
 
 }  // namespace steper::model

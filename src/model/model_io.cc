@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -29,18 +30,18 @@ torch::Dtype torch_dtype_of(DType d, const std::string& name) {
   }
 }
 
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
 DType file_dtype_of(torch::Dtype d) {
   if (d == torch::kFloat32) return DType::f32;
   if (d == torch::kFloat16) return DType::f16;
   if (d == torch::kBFloat16) return DType::bf16;
   throw InputError("checkpoints are written as float32, bfloat16 or float16");
 }
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-}  // namespace
 
 torch::Device parse_device(const std::string& name) {
   torch::Device device(torch::kCPU);
@@ -51,6 +52,9 @@ torch::Device parse_device(const std::string& name) {
   }
   if (device.is_cuda() && !torch::cuda::is_available()) {
     throw InputError("device '" + name + "' asked for, but this LibTorch has no CUDA (or sees no GPU)");
+  }
+  if (device.is_cuda() && device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
+    throw InputError("device '" + name + "' asked for, but only " + std::to_string(torch::cuda::device_count()) + " GPUs are visible");
   }
   return device;
 }
@@ -133,38 +137,42 @@ void read_generation_config(const std::string& dir, LoadedModel& out) {
 
 }  // namespace
 
+void load_weights(CausalLM& model, const std::string& dir, torch::Device device) {
+  Checkpoint weights(dir);  // opened first: a missing or corrupt file fails before any allocation
+  std::set<std::string> expected;
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->named_parameters()) {
+    expected.insert(p.key());
+    const TensorView* t = weights.find(p.key());
+    if (!t) throw InputError("checkpoint '" + dir + "' lacks tensor '" + p.key() + "' that config.json implies");
+    std::vector<std::int64_t> want(p.value().sizes().begin(), p.value().sizes().end());
+    if (t->shape != want) {
+      throw InputError("checkpoint '" + dir + "': tensor '" + p.key() + "' has shape " +
+                       c10::str(c10::IntArrayRef(t->shape)) + ", config.json implies " + c10::str(p.value().sizes()));
+    }
+    torch::Tensor src = torch::empty(t->shape, torch::TensorOptions().dtype(torch_dtype_of(t->dtype, t->name)));
+    std::memcpy(src.data_ptr(), t->data, t->bytes);  // a copy: the mapping may be unaligned
+    // The parameter takes the loaded tensor itself (its identity, which an
+    // optimizer holds, stays); what it held is freed.
+    p.value().set_data(src.to(device, p.value().scalar_type()));
+  }
+  for (const auto& name : weights.names()) {
+    if (expected.count(name) || ends_with(name, "rotary_emb.inv_freq")) continue;
+    if (name == "lm_head.weight" && model->config.tie_word_embeddings) continue;
+    throw InputError("checkpoint '" + dir + "' has tensor '" + name + "' that this Llama model does not: another architecture?");
+  }
+}
+
 LoadedModel load_model(const std::string& dir, torch::Device device, torch::Dtype dtype) {
   LoadedModel out;
   out.config = read_model_config(dir + "/config.json");
   read_generation_config(dir, out);
-  Checkpoint weights(dir);  // opened first: a missing or corrupt file fails before any allocation
+  { const Checkpoint probe(dir); }  // a missing or corrupt file fails before the model is allocated
   {
     DefaultDtypeGuard guard(dtype);
-    out.model = CausalLM(out.config);
+    out.model = CausalLM(out.config, /*initialise=*/false);
   }
-  std::set<std::string> expected;
-  {
-    torch::NoGradGuard no_grad;
-    for (auto& p : out.model->named_parameters()) {
-      expected.insert(p.key());
-      const TensorView* t = weights.find(p.key());
-      if (!t) throw InputError("checkpoint '" + dir + "' lacks tensor '" + p.key() + "' that config.json implies");
-      std::vector<std::int64_t> want(p.value().sizes().begin(), p.value().sizes().end());
-      if (t->shape != want) {
-        throw InputError("checkpoint '" + dir + "': tensor '" + p.key() + "' has shape " +
-                         c10::str(c10::IntArrayRef(t->shape)) + ", config.json implies " + c10::str(p.value().sizes()));
-      }
-      torch::Tensor src = torch::empty(t->shape, torch::TensorOptions().dtype(torch_dtype_of(t->dtype, t->name)));
-      std::memcpy(src.data_ptr(), t->data, t->bytes);  // a copy: the mapping may be unaligned
-      // The parameter takes the loaded tensor itself; its random start is freed.
-      p.value().set_data(src.to(device, dtype));
-    }
-  }
-  for (const auto& name : weights.names()) {
-    if (expected.count(name) || ends_with(name, "rotary_emb.inv_freq")) continue;
-    if (name == "lm_head.weight" && out.config.tie_word_embeddings) continue;
-    throw InputError("checkpoint '" + dir + "' has tensor '" + name + "' that this Llama model does not: another architecture?");
-  }
+  load_weights(out.model, dir, device);
   out.model->to(device, dtype);  // buffers; the parameters are there already
   struct stat st {};
   if (::stat((dir + "/tokenizer.json").c_str(), &st) == 0 || ::stat((dir + "/tokenizer.model").c_str(), &st) == 0) {
@@ -173,7 +181,47 @@ LoadedModel load_model(const std::string& dir, torch::Device device, torch::Dtyp
   return out;
 }
 
-void save_model(CausalLM& model, const std::string& dir, const std::string& tokenizer_file, torch::Dtype dtype) {
+namespace {
+
+// The weights as Hugging Face's save_pretrained lays them out: one
+// model.safetensors, or, past `max_shard_bytes`, shards filled in parameter
+// order (a tensor larger than the limit gets a shard of its own) and
+// model.safetensors.index.json mapping each name to its shard. The other
+// layout's entry file is removed, so a loader never meets a stale one.
+void write_weights(const std::string& dir, const std::vector<TensorData>& tensors, std::uint64_t max_shard_bytes) {
+  std::vector<std::vector<TensorData>> shards(1);
+  std::uint64_t in_shard = 0, total = 0;
+  for (const auto& t : tensors) {
+    std::uint64_t bytes = dtype_size(t.dtype);
+    for (auto d : t.shape) bytes *= static_cast<std::uint64_t>(d);
+    if (!shards.back().empty() && in_shard + bytes > max_shard_bytes) shards.emplace_back(), in_shard = 0;
+    shards.back().push_back(t);
+    in_shard += bytes;
+    total += bytes;
+  }
+  const std::string single = dir + "/model.safetensors", index = dir + "/model.safetensors.index.json";
+  std::error_code ec;
+  if (shards.size() == 1) {
+    write_safetensors(single, tensors, {{"format", "pt"}});
+    std::filesystem::remove(index, ec);
+    return;
+  }
+  nlohmann::json map = nlohmann::json::object();
+  const std::size_t n = shards.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    char name[64];
+    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i + 1, n);
+    write_safetensors(dir + "/" + name, shards[i], {{"format", "pt"}});
+    for (const auto& t : shards[i]) map[t.name] = name;
+  }
+  io::write_json_atomic(index, nlohmann::json{{"metadata", {{"total_size", total}}}, {"weight_map", map}});
+  std::filesystem::remove(single, ec);
+}
+
+}  // namespace
+
+void save_model(CausalLM& model, const std::string& dir, const std::string& tokenizer_file, torch::Dtype dtype,
+                std::uint64_t max_shard_bytes) {
   io::make_directories(dir);
   std::vector<torch::Tensor> keep;
   std::vector<TensorData> tensors;
@@ -182,7 +230,7 @@ void save_model(CausalLM& model, const std::string& dir, const std::string& toke
     keep.push_back(t);
     tensors.push_back({p.key(), file_dtype_of(dtype), std::vector<std::int64_t>(t.sizes().begin(), t.sizes().end()), t.data_ptr()});
   }
-  write_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
+  write_weights(dir, tensors, max_shard_bytes);
   ModelConfig config = model->config;
   std::unique_ptr<text::Tokenizer> tok = tokenizer_file.empty() ? nullptr : text::load_tokenizer(tokenizer_file);
   if (config.pad_token_id < 0 && tok && tok->pad_id() >= 0 && tok->pad_id() < config.vocab_size) config.pad_token_id = tok->pad_id();

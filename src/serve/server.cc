@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <thread>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -91,6 +93,11 @@ struct Server::Impl {
   Batcher batcher;
   ServerStats stats;
   std::atomic<std::uint64_t> next_id{0};
+  // run() and stop() from different threads: a stop that comes before
+  // httplib listens would be lost (its stop() acts only while running).
+  std::mutex run_mutex;
+  bool stop_requested = false, run_started = false;
+  std::atomic<bool> finished{false};
 
   Impl(lm::LocalModel& m, ServeOptions options)
       : model(m), o(std::move(options)), batcher(m, o.max_batch, [this](std::size_t n) { metrics.batch_done(n); }) {
@@ -503,8 +510,26 @@ int Server::bind() {
   return port;
 }
 
-void Server::run() { impl_->http.listen_after_bind(); }
-void Server::stop() { impl_->http.stop(); }
+void Server::run() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->run_mutex);
+    if (impl_->stop_requested) return;
+    impl_->run_started = true;
+  }
+  impl_->http.listen_after_bind();
+  impl_->finished = true;
+}
+
+void Server::stop() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->run_mutex);
+    impl_->stop_requested = true;
+    if (!impl_->run_started) return;  // run() has not begun: it will return at once
+  }
+  // run() is about to listen: wait until it does, so that httplib's stop acts.
+  while (!impl_->http.is_running() && !impl_->finished) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  impl_->http.stop();
+}
 const ServerStats& Server::stats() const {
   impl_->stats.batches = impl_->batcher.batches();
   impl_->stats.batched_prompts = impl_->batcher.prompts();

@@ -27,6 +27,7 @@ DistributedEnv distributed_env() {
   DistributedEnv e;
   e.world_size = env_int("WORLD_SIZE", 1, 1);
   e.rank = env_int("RANK", 0, 0);
+  e.local_rank = env_int("LOCAL_RANK", 0, 0);
   e.master_port = env_int("MASTER_PORT", 29500, 1);
   if (const char* a = std::getenv("MASTER_ADDR"); a && *a) e.master_addr = a;
   if (const char* a = std::getenv("TORCHELASTIC_USE_AGENT_STORE"); a && std::string(a) == "True") {
@@ -38,6 +39,11 @@ DistributedEnv distributed_env() {
   }
   if (e.master_port > 65535) throw InputError("MASTER_PORT=" + std::to_string(e.master_port) + " is not a port");
   return e;
+}
+
+torch::Device rank_device(const std::string& name) {
+  if (name == "cuda") return model::parse_device("cuda:" + std::to_string(distributed_env().local_rank));
+  return model::parse_device(name);
 }
 
 struct DataParallel::Group {

@@ -101,12 +101,13 @@ PretrainReport pretrain(const std::vector<int>& packed_stream, const std::string
 
   torch::manual_seed(tc.seed);
   model::CausalLM net(mc);
-  net->to(model::parse_device(o.device));
+  net->to(rank_device(o.device), tc.dtype);
   // What makes two runs the same run: resume only into one of those.
   const std::string run_key = o.run_key + ":" + std::to_string(mc.parameter_count()) + ":" + std::to_string(mc.vocab_size) + ":" +
                               std::to_string(o.seq_len) + ":" + std::to_string(tc.steps) + ":" + std::to_string(tc.batch_size) +
                               ":" + std::to_string(tc.grad_accum) + ":" + std::to_string(tc.lr) + ":" + std::to_string(tc.seed) +
-                              (world > 1 ? ":world" + std::to_string(world) : "");
+                              (world > 1 ? ":world" + std::to_string(world) : "") +
+                              (tc.dtype != torch::kFloat32 ? ":" + model::torch_dtype_name(tc.dtype) : "");
   std::filesystem::create_directories(out_dir);
   // Opened at the first step rank 0 logs: a resumed run first drops the rows
   // written after its checkpoint, so each step is logged once.

@@ -24,6 +24,31 @@ expect 1 "cannot reach index shard" -- "$steper" search --timeout-ms 1000 --inde
 expect 2 "format" -- "$steper" convert --format squad x --out y   # a bad flag value
 expect 2 "required" -- "$steper" index --corpus x                  # a missing flag
 
+# The memory plan reads config.json alone: Llama-3.1-8B-Instruct's, no weights, no data.
+mkdir -p "$work/l8b"
+printf '%s' '{"architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "intermediate_size": 14336, "max_position_embeddings": 131072,
+  "model_type": "llama", "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8, "rms_norm_eps": 1e-05,
+  "rope_scaling": {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192,
+  "rope_type": "llama3"}, "rope_theta": 500000.0, "tie_word_embeddings": false, "vocab_size": 128256}' > "$work/l8b/config.json"
+plan() { "$steper" train --plan --init "$work/l8b" --dtype bf16 --batch 1 --max-tokens 2048 --device cuda --json "$@"; }
+check_plan() {  # check_plan PYTHON-CONDITION -- flags...
+  local cond=$1; shift 2
+  plan "$@" > "$work/plan.json" || fail "train --plan $* failed"
+  python3 -c "import json,sys; p=json.load(open(sys.argv[1])); sys.exit(0 if $cond else 1)" "$work/plan.json" \
+    || fail "plan with $* fails '$cond': $(cat "$work/plan.json")"
+}
+# bf16 weights are 2 bytes x 8.03B; full fine-tuning does not fit 80 GB, LoRA with recomputation does.
+check_plan "abs(p['weights_gb'] - 16.06) < 0.05 and not p['fits'] and abs(p['total_gb'] - sum(p[k] for k in ('weights_gb', 'grads_gb', 'optimizer_gb', 'activations_gb'))) < 1e-6" --
+check_plan "p['fits'] and p['grads_gb'] < 0.2 and p['activations_gb'] < 10" -- --lora-rank 16 --recompute
+check_plan "abs(p['optimizer_gb'] * 4 - 96.4) < 0.5" -- --world-size 4 --shard-optimizer
+plan --recompute --lora-rank 16 --device-memory 20 --json | grep -q '"fits":false' || fail "--device-memory 20 should not fit"
+"$steper" train --plan --init "$work/l8b" --dtype bf16 --max-tokens 2048 | grep -q "weights .* GB" || fail "plan table"
+"$steper" pretrain --plan --tokenizer "$fixtures/data/tokenizers/llama3" --dim 256 --layers 4 --heads 4 --seq-len 512 --json | grep -q '"total_gb"' \
+  || fail "pretrain --plan"
+expect 2 "--data is required" -- "$steper" train --init "$work/l8b" --out "$work/o"
+expect 2 "not implemented yet" -- "$steper" train --init "$work/l8b" --data "$work/d.jsonl" --out "$work/o" --shard-optimizer
+expect 2 "no config.json\|cannot open" -- "$steper" train --plan --init "$work/none"
+
 printf '{"id": "q1", "question": "Q?", "answers": ["a"]}\n' > "$work/q.jsonl"
 printf 'not a trace\n' > "$work/notes.txt"
 expect 2 "notes.txt:1 is not a trace" -- "$steper" run --strategy noretrieval --questions "$work/q.jsonl" --out "$work/notes.txt" --model http://127.0.0.1:1/v1

@@ -91,6 +91,27 @@ TEST(DataParallel, MalformedLauncherVariablesAreNamed) {
   unsetenv("WORLD_SIZE");
   unsetenv("RANK");
   EXPECT_EQ(train::distributed_env().world_size, 1);
+  setenv("LOCAL_RANK", "-1", 1);
+  EXPECT_THROW(train::distributed_env(), InputError);
+  unsetenv("LOCAL_RANK");
+}
+
+// One GPU per rank: a bare "cuda" is the rank's own, cuda:LOCAL_RANK (on
+// this CPU-only LibTorch, the refusal names it); an explicit device stays.
+TEST(DataParallel, EachRankTakesTheGpuOfItsLocalRank) {
+  setenv("LOCAL_RANK", "3", 1);
+  EXPECT_EQ(train::rank_device("cpu"), torch::Device(torch::kCPU));
+  if (torch::cuda::is_available() && torch::cuda::device_count() > 3) {
+    EXPECT_EQ(train::rank_device("cuda"), torch::Device("cuda:3"));
+  } else {
+    try {
+      train::rank_device("cuda");
+      ADD_FAILURE() << "cuda accepted without a fourth GPU";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("cuda:3"), std::string::npos) << e.what();
+    }
+  }
+  unsetenv("LOCAL_RANK");
 }
 
 }  // namespace

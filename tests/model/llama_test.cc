@@ -1,8 +1,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <set>
 #include <regex>
 #include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "steper/model.h"
 #include "test_util.h"
@@ -140,6 +144,76 @@ TEST(Llama, SaveThenLoadGivesIdenticalLogits) {
   save_model(m, dir / "bf16", "", torch::kBFloat16);
   EXPECT_EQ(SafetensorsFile(dir / "bf16/model.safetensors").tensors()[0].dtype, DType::bf16);
   EXPECT_LT((load_model(dir / "bf16").model->forward(ids) - m->forward(ids)).abs().max().item<float>(), 0.05f);
+}
+
+// Past the shard limit the weights are written as Hugging Face shards them
+// (model-0000i-of-0000N.safetensors and an index), and load back exactly; a
+// save in the other layout removes the stale entry file.
+TEST(Llama, LargeModelsAreShardedWithAnIndexAndLoadBack) {
+  testing::TempDir dir;
+  torch::manual_seed(4);
+  CausalLM m(tiny());
+  torch::NoGradGuard no_grad;
+  torch::Tensor ids = torch::tensor(kSeqs[0]).unsqueeze(0);
+  const std::string out = dir / "m";
+  save_model(m, out, "");  // one file first: the sharded save must remove it
+  save_model(m, out, "", torch::kFloat32, 20000);
+  namespace fs = std::filesystem;
+  EXPECT_FALSE(fs::exists(out + "/model.safetensors"));
+  const nlohmann::json index = nlohmann::json::parse(testing::read_file(out + "/model.safetensors.index.json"));
+  std::set<std::string> shards;
+  std::uint64_t bytes = 0;
+  for (const auto& [name, file] : index["weight_map"].items()) shards.insert(file.get<std::string>());
+  for (const auto& f : shards) {
+    SafetensorsFile s(out + "/" + f);
+    for (const auto& t : s.tensors()) bytes += t.bytes;
+    EXPECT_LE(fs::file_size(out + "/" + f), 20000u + 4096u) << f;  // the limit, plus a header
+  }
+  ASSERT_GE(shards.size(), 2u);
+  EXPECT_EQ(*shards.rbegin(), "model-0000" + std::to_string(shards.size()) + "-of-0000" + std::to_string(shards.size()) + ".safetensors");
+  EXPECT_EQ(index["metadata"]["total_size"].get<std::uint64_t>(), bytes);
+  EXPECT_EQ(index["weight_map"].size(), m->named_parameters().size());
+  EXPECT_TRUE(torch::equal(load_model(out).model->forward(ids), m->forward(ids)));
+  save_model(m, out, "");
+  EXPECT_FALSE(fs::exists(out + "/model.safetensors.index.json"));
+  EXPECT_TRUE(torch::equal(load_model(out).model->forward(ids), m->forward(ids)));
+}
+
+// Recomputing each layer in the backward pass gives the gradients of the
+// plain backward pass, also when only LoRA adapters train (a frozen
+// embedding: the recomputed layers' input has no graph of its own).
+TEST(Llama, RecomputedLayersGiveTheSameGradients) {
+  for (bool lora : {false, true}) {
+    torch::manual_seed(5);
+    CausalLM m(tiny());
+    if (lora) {
+      LoraConfig l;
+      l.rank = 2;
+      l.targets = {"q_proj", "v_proj", "up_proj"};
+      add_lora(m, l, 3);
+      torch::NoGradGuard no_grad;
+      for (auto& [name, t] : lora_tensors(m)) t.normal_(0, 0.1);  // B is zero at the start
+    }
+    std::vector<torch::Tensor> trained;
+    for (const auto& p : m->parameters()) if (p.requires_grad()) trained.push_back(p);
+    for (auto& [name, t] : lora_tensors(m)) trained.push_back(t);
+    torch::Tensor ids = torch::tensor(kSeqs[0]).unsqueeze(0);
+    auto grads = [&](bool recompute) {
+      m->recompute = recompute;
+      m->train();
+      for (auto& t : trained) t.mutable_grad() = torch::Tensor();
+      m->forward(ids).pow(2).mean().backward();
+      std::vector<torch::Tensor> g;
+      for (auto& t : trained) g.push_back(t.grad().clone());
+      return g;
+    };
+    const auto plain = grads(false), again = grads(true);
+    ASSERT_EQ(plain.size(), trained.size());
+    for (std::size_t i = 0; i < plain.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(plain[i], again[i], 1e-5, 1e-7)) << (lora ? "LoRA " : "") << "tensor " << i;
+    }
+    EXPECT_GT(plain.back().abs().max().item<double>(), 0.0);
+  }
 }
 
 TEST(Llama, CheckpointThatDoesNotFitTheConfigIsRefused) {

@@ -424,6 +424,28 @@ TEST(Serve, ASecondServerOnATakenPortIsRefused) {
   }
 }
 
+// A stop that comes before the serving thread listens is not lost: the
+// test above once hung in ~Running when its thread had not yet begun.
+TEST(Serve, AStopBeforeTheServerListensIsNotLost) {
+  ServeOptions o;
+  o.port = 0;
+  o.access_log = nullptr;
+  {
+    Server s(shared_model(), o);
+    s.bind();
+    s.stop();
+    s.run();  // returns at once
+  }
+  for (int i = 0; i < 20; ++i) {  // and the race itself: stop just after the thread starts
+    Server s(shared_model(), o);
+    s.bind();
+    std::thread t([&] { s.run(); });
+    if (i % 2) std::this_thread::yield();
+    s.stop();
+    t.join();
+  }
+}
+
 // Many clients connecting at once must not wait for SYN retransmission:
 // httplib's backlog of 5 once put p99 latency at ~1 s under 32 clients.
 // Without accepting anything, 64 connections must all be established.

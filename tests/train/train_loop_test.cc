@@ -46,24 +46,31 @@ TrainConfig config() {
 
 // The small model trained on the corpus into `dir`, from its checkpoint there if any.
 TrainResult train_into(const std::string& dir, const std::function<bool(const TrainProgress&)>& on_progress,
-                       const std::string& key = "k") {
+                       const std::string& key = "k", const TrainConfig& t = config()) {
   torch::manual_seed(1);
   CausalLM m(testing::small_model_config());
+  m->to(t.dtype);
   PackedTokens data = corpus();
-  TrainConfig t = config();
   return train_loop(m, t, dir, "", key,
                     [&](std::int64_t step, int k) { return language_model_step(m, data, step * t.grad_accum + k, t.batch_size, t.seed); },
                     on_progress);
 }
 
 // Losses of a run into `dir`, stopping (with a checkpoint) after `stop_at` steps.
-std::vector<double> run(const std::string& dir, std::int64_t stop_at, const std::string& key = "k") {
+std::vector<double> run(const std::string& dir, std::int64_t stop_at, const std::string& key = "k",
+                        const TrainConfig& t = config()) {
   std::vector<double> losses;
   train_into(dir, [&](const TrainProgress& p) {
     losses.push_back(p.loss);
     return p.step < stop_at;
-  }, key);
+  }, key, t);
   return losses;
+}
+
+TrainConfig bf16() {
+  TrainConfig t = config();
+  t.dtype = torch::kBFloat16;
+  return t;
 }
 
 TEST(TrainLoop, ResumeReproducesTheUninterruptedRunExactly) {
@@ -188,6 +195,71 @@ TEST(TrainLoop, RefusesToResumeAnotherRun) {
   testing::TempDir dir;
   run(dir / "a", 2);
   EXPECT_THROW(run(dir / "a", 1000, "other settings"), InputError);
+}
+
+// bfloat16 weights and activations with float32 master weights: the run
+// learns, saves a bfloat16 model with its masters in trainer_state/, and a
+// resume takes exactly the steps of the uninterrupted run.
+TEST(MixedPrecision, Bf16LearnsSavesBf16AndResumesExactly) {
+  testing::TempDir dir;
+  const std::vector<double> straight = run(dir / "a", 1000, "k", bf16());
+  ASSERT_EQ(straight.size(), 12u);
+  EXPECT_LT(straight.back(), straight.front());
+  const std::vector<double> first = run(dir / "b", 5, "k", bf16());
+  const std::vector<double> rest = run(dir / "b", 1000, "k", bf16());
+  ASSERT_EQ(rest.size(), 7u);
+  for (std::size_t i = 0; i < 7; ++i) EXPECT_EQ(rest[i], straight[5 + i]) << "step " << 6 + i;
+  EXPECT_EQ(testing::read_file(dir / "b/model.safetensors"), testing::read_file(dir / "a/model.safetensors"));
+  EXPECT_EQ(model::SafetensorsFile(dir / "a/model.safetensors").tensors()[0].dtype, model::DType::bf16);
+  EXPECT_NE(testing::read_file(dir / "a/config.json").find("\"torch_dtype\": \"bfloat16\""), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(dir / "a/trainer_state/master_weights.torchscript"));
+  // A float32 model is not what a bfloat16 run was set up for.
+  torch::manual_seed(1);
+  CausalLM m(testing::small_model_config());
+  const PackedTokens data = corpus();
+  EXPECT_THROW(train_loop(m, bf16(), dir / "c", "", "k",
+                          [&](std::int64_t, int) { return language_model_step(m, data, 0, 4, 0); }, nullptr),
+               InputError);
+}
+
+// Updates far below bfloat16's resolution add up in the float32 masters
+// (rounded into the weights each step, they would vanish), and the saved
+// weights are the masters rounded.
+TEST(MixedPrecision, UpdatesBelowBf16ResolutionAddUpInTheMasters) {
+  testing::TempDir dir;
+  TrainConfig t = bf16();
+  t.lr = 1e-5;
+  t.warmup_steps = 0;
+  t.weight_decay = 0;
+  t.save_every = 0;
+  run(dir / "m", 1000, "k", t);
+  std::vector<torch::Tensor> masters;
+  torch::load(masters, dir / "m/trainer_state/master_weights.torchscript");
+  torch::manual_seed(1);
+  CausalLM start(testing::small_model_config());
+  start->to(torch::kBFloat16);
+  auto saved = load_model(dir / "m", torch::kCPU, torch::kBFloat16).model->named_parameters();
+  const torch::Tensor& w0 = start->named_parameters()["model.embed_tokens.weight"];
+  ASSERT_EQ(masters[0].scalar_type(), torch::kFloat32);
+  ASSERT_EQ(masters[0].sizes(), w0.sizes());
+  // Each step moves a weight by about lr; 12 steps add up to ~1.2e-4, past
+  // half a bfloat16 step (~6e-5 at these weights' ~0.02) only together.
+  EXPECT_GT((masters[0] - w0.to(torch::kFloat32)).abs().max().item<double>(), 6e-5);
+  EXPECT_TRUE(torch::equal(saved["model.embed_tokens.weight"], masters[0].to(torch::kBFloat16)));
+}
+
+// Recomputing the layers in the backward pass takes the steps of the run
+// that keeps every activation.
+TEST(Recompute, TakesTheStepsOfTheRunThatKeepsActivations) {
+  testing::TempDir dir;
+  const std::vector<double> straight = run(dir / "a", 1000);
+  TrainConfig t = config();
+  t.recompute = true;
+  const std::vector<double> again = run(dir / "b", 1000, "k", t);
+  ASSERT_EQ(again.size(), straight.size());
+  for (std::size_t i = 0; i < again.size(); ++i) EXPECT_NEAR(again[i], straight[i], 1e-5 * std::abs(straight[i])) << i;
+  auto a = load_model(dir / "a").model->named_parameters(), b = load_model(dir / "b").model->named_parameters();
+  for (const auto& p : a) EXPECT_TRUE(torch::allclose(p.value(), b[p.key()], 1e-4, 1e-6)) << p.key();
 }
 
 TEST(TrainLoop, WarmupThenCosine) {
