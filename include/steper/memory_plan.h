@@ -37,8 +37,8 @@ struct PlanOptions {
 //   optimizer: AdamW's two float32 moments, plus float32 master weights
 //     under mixed precision; divided by the ranks when sharded;
 //   activations: what the forward pass keeps for the backward pass (per
-//     layer, or each layer's input and one layer's under recomputation),
-//     the logits and their loss, and one layer's transient buffers.
+//     layer, or each layer's input under recomputation), the logits and
+//     their loss, at the largest of the step's peaks (memory_plan.cc).
 struct MemoryPlan {
   double weights_gb = 0, grads_gb = 0, optimizer_gb = 0, activations_gb = 0, total_gb = 0;
   double parameters = 0, trained = 0;  // counts

@@ -111,7 +111,7 @@ void add_train_command(CLI::App& app, const Global& global) {
   cmd->add_option("--max-tokens", a->o.max_tokens, "Drop samples longer than this (0: the model's context)");
   cmd->add_option("--holdout", a->o.holdout, "Share of questions held out for evaluation");
   cmd->add_option("--eval-every", a->o.eval_every, "Steps between held-out evaluations (0: never)");
-  cmd->add_option("--device", a->o.device, "cpu, cuda or cuda:N");
+  cmd->add_option("--device", a->o.device, "cpu, cuda (with ranks: each its cuda:LOCAL_RANK) or cuda:N");
   cmd->add_flag("--overwrite", a->overwrite, "Start over even if --out holds a checkpoint");
   add_plan_flags(cmd, a->plan);
   cmd->callback([a, &global] {

@@ -136,7 +136,7 @@ void add_pretrain_command(CLI::App& app, const Global& global) {
   cmd->add_option("--seq-len", a->options.seq_len, "Tokens per training row")->check(in_range(2, 1 << 20));
   add_train_config_flags(cmd, a->options.train);
   cmd->add_option("--epochs", a->options.epochs, "Passes over the data (overrides --steps)");
-  cmd->add_option("--device", a->options.device, "cpu, cuda or cuda:N");
+  cmd->add_option("--device", a->options.device, "cpu, cuda (with ranks: each its cuda:LOCAL_RANK) or cuda:N");
   cmd->add_option("--threads", a->threads, "LibTorch intra-op threads (0: LibTorch's default)");
   cmd->add_flag("--overwrite", a->overwrite, "Start over even if --out holds a checkpoint");
   add_plan_flags(cmd, a->plan);

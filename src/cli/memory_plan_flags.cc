@@ -14,7 +14,9 @@ void add_plan_flags(CLI::App* cmd, PlanFlags& f) {
                 "Print the memory per rank this run would take (weights, gradients, optimizer state, activations)\n"
                 "and whether it fits --device-memory, then exit: needs the architecture only, no data or weights");
   cmd->add_flag("--json", f.json, "With --plan: one JSON object");
-  cmd->add_option("--world-size", f.world_size, "With --plan: data-parallel ranks (default: WORLD_SIZE, else 1)")->check(CLI::PositiveNumber);
+  cmd->add_option("--world-size", f.world_size, "With --plan: data-parallel ranks")
+      ->check(CLI::PositiveNumber)
+      ->default_str("WORLD_SIZE, else 1");
   cmd->add_flag("--shard-optimizer", f.shard_optimizer,
                 "With --plan: master weights and AdamW moments split over the ranks (ZeRO stage 1). Planned only:\n"
                 "training with sharded optimizer state is not implemented yet");

@@ -65,18 +65,22 @@ MemoryPlan plan_memory(const model::ModelConfig& c, const PlanOptions& o) {
   p.grads_gb = p.trained * (b + (mixed ? 4 : 0) + (N > 1 ? 4 : 0));
   p.optimizer_gb = p.trained * (8 + (mixed ? 4 : 0)) / (o.shard_optimizer ? N : 1);
 
+  // Activations at the step's three candidate peaks: the end of the forward
+  // pass (every layer's saved tensors, the last layer's unfused scores in
+  // flight, the logits and their log-softmax), the start of the backward
+  // pass (the log-softmax, its gradient, the logits' gradient and its cast
+  // to the dtype), and, under recomputation, a layer run again with its
+  // backward pass's buffers (the logits' tensors are gone by then).
   const double tokens = static_cast<double>(o.batch) * o.max_tokens;
   const double layer = layer_bytes_per_token(c, o, b) * tokens;
-  // The unfused attention holds the float32 scores, their masked copy and
-  // the softmax at once while a layer runs.
-  const double transient = layer + (o.fused_kernels ? 0 : 2.0 * c.num_attention_heads * o.max_tokens * 4 * tokens);
-  const double kept = o.recompute ? L * C * b * tokens + layer : L * layer;
-  // The final norm and the hidden rows that reach the LM head; per logit row:
-  // the logits, their float32 copy under mixed precision, the saved
-  // log-softmax and the gradients flowing back through both.
-  const double rows = tokens * o.target_share;
-  const double head = tokens * C * (4 + 2 * b) + rows * C * b + rows * V * (b + 12 + (mixed ? 4 : 0));
-  p.activations_gb = kept + transient + head;
+  const double scores = o.fused_kernels ? 0 : 2.0 * c.num_attention_heads * o.max_tokens * 4 * tokens;
+  const double kept = o.recompute ? L * C * b * tokens : L * layer;
+  const double rows = tokens * o.target_share;  // positions with a loss: the LM head's rows
+  const double head = tokens * C * (4 + 2 * b) + rows * C * b;
+  const double forward_end = kept + scores + head + rows * V * (b + (mixed ? 4 : 0) + 4);
+  const double backward_start = kept + head + rows * V * (12 + (mixed ? b : 0));
+  const double in_layer = kept + layer + (o.recompute ? layer + scores : 0);
+  p.activations_gb = std::max({forward_end, backward_start, in_layer});
 
   for (double* x : {&p.weights_gb, &p.grads_gb, &p.optimizer_gb, &p.activations_gb}) *x /= 1e9;
   p.total_gb = p.weights_gb + p.grads_gb + p.optimizer_gb + p.activations_gb;
