@@ -117,20 +117,13 @@ void add_train_command(CLI::App& app, const Global& global) {
   cmd->callback([a, &global] {
     if (a->plan.plan) {
       const model::ModelConfig config = model::read_model_config(a->init + "/config.json");
-      train::PlanOptions p;
-      p.dtype = model::file_dtype_of(a->o.train.dtype);
-      p.batch = a->o.train.batch_size;
-      p.max_tokens = a->o.max_tokens > 0 ? a->o.max_tokens : config.max_position_embeddings;
-      p.recompute = a->o.train.recompute;
+      train::PlanOptions p = plan_options(a->o.train, a->o.device, a->o.max_tokens > 0 ? a->o.max_tokens : config.max_position_embeddings, a->plan);
       p.lora_rank = a->o.lora.rank;
       p.lora_targets = a->o.lora.targets;
-      p.fused_kernels = a->o.device == "cpu" && a->o.train.dtype == torch::kFloat32;
       print_memory_plan(config, p, a->plan, a->init + "/config.json");
       return;
     }
-    require_for_run(a->data, "data");
-    require_for_run(a->out, "out");
-    if (a->plan.shard_optimizer) throw InputError("--shard-optimizer plans only (with --plan): sharded optimizer state is not implemented yet");
+    check_run_flags(a->plan, {{a->data, "data"}, {a->out, "out"}});
     if (std::string w = lm::local_backend_warning(); !w.empty()) warn(w);
     a->o.weighting = distill::parse_weighting(a->weighting);
     auto parallel = join_data_parallel();

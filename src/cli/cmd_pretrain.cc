@@ -30,18 +30,11 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
   train::PretrainOptions& o = a.options;
   auto tok = text::load_tokenizer(a.tokenizer);
   if (a.plan.plan) {
-    train::PlanOptions p;
-    p.dtype = model::file_dtype_of(o.train.dtype);
-    p.batch = o.train.batch_size;
-    p.max_tokens = o.seq_len;
-    p.recompute = o.train.recompute;
-    p.fused_kernels = o.device == "cpu" && o.train.dtype == torch::kFloat32;
-    print_memory_plan(train::pretrain_config(o, *tok), p, a.plan, "the architecture of these flags");
+    print_memory_plan(train::pretrain_config(o, *tok), plan_options(o.train, o.device, o.seq_len, a.plan), a.plan,
+                      "the architecture of these flags");
     return;
   }
-  require_for_run(a.data, "data");
-  require_for_run(a.out, "out");
-  if (a.plan.shard_optimizer) throw InputError("--shard-optimizer plans only (with --plan): sharded optimizer state is not implemented yet");
+  check_run_flags(a.plan, {{a.data, "data"}, {a.out, "out"}});
   model::parse_device(o.device);              // refuse a bad device before the tokenizing,
   train::pretrain_config(o, *tok);            // and a bad architecture
   std::vector<int> packed;

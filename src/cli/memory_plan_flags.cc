@@ -1,7 +1,6 @@
 #include "memory_plan_flags.h"
 
 #include <cstdio>
-#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
@@ -25,17 +24,26 @@ void add_plan_flags(CLI::App* cmd, PlanFlags& f) {
       ->capture_default_str();
 }
 
-void require_for_run(const std::string& value, const char* name) {
-  if (value.empty()) throw InputError(std::string("--") + name + " is required (all but --plan need it)");
+void check_run_flags(const PlanFlags& f, const std::vector<std::pair<std::string, const char*>>& required) {
+  for (const auto& [value, name] : required) {
+    if (value.empty()) throw InputError(std::string("--") + name + " is required (all but --plan need it)");
+  }
+  if (f.shard_optimizer) throw InputError("--shard-optimizer plans only (with --plan): sharded optimizer state is not implemented yet");
 }
 
-void print_memory_plan(const model::ModelConfig& config, train::PlanOptions o, const PlanFlags& f, const std::string& source) {
-  o.world_size = f.world_size;
-  if (o.world_size == 0) {
-    const char* w = std::getenv("WORLD_SIZE");
-    o.world_size = w && *w ? std::max(1, std::atoi(w)) : 1;
-  }
+train::PlanOptions plan_options(const train::TrainConfig& c, const std::string& device, int max_tokens, const PlanFlags& f) {
+  train::PlanOptions o;
+  o.dtype = model::file_dtype_of(c.dtype);
+  o.batch = c.batch_size;
+  o.max_tokens = max_tokens;
+  o.recompute = c.recompute;
+  o.fused_kernels = device == "cpu" && c.dtype == torch::kFloat32;
+  o.world_size = f.world_size > 0 ? f.world_size : train::distributed_env().world_size;
   o.shard_optimizer = f.shard_optimizer;
+  return o;
+}
+
+void print_memory_plan(const model::ModelConfig& config, const train::PlanOptions& o, const PlanFlags& f, const std::string& source) {
   const train::MemoryPlan p = train::plan_memory(config, o);
   const bool fits = p.total_gb <= f.device_memory_gb;
   if (f.json) {

@@ -5,10 +5,13 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "steper/memory_plan.h"
+#include "steper/train.h"
 
 namespace steper::cli {
 
@@ -20,14 +23,20 @@ struct PlanFlags {
 
 void add_plan_flags(CLI::App* cmd, PlanFlags& flags);
 
-// Prints the plan of `config` under `options` (world size and sharding
-// taken from `flags`): a table, or with --json one object
-// {"weights_gb", "grads_gb", "optimizer_gb", "activations_gb", "total_gb", "fits", ...}.
-void print_memory_plan(const model::ModelConfig& config, train::PlanOptions options, const PlanFlags& flags,
+// What a run with these settings would plan: its dtype, batch and
+// recomputation, `max_tokens` per sequence, steper's fused kernels when it
+// runs float32 on the CPU, the ranks of --world-size (else the launcher's
+// WORLD_SIZE) and --shard-optimizer. LoRA is the caller's to add.
+train::PlanOptions plan_options(const train::TrainConfig& config, const std::string& device, int max_tokens,
+                                const PlanFlags& flags);
+
+// Prints the plan of `config` under `options`: a table, or with --json one
+// object {"weights_gb", "grads_gb", "optimizer_gb", "activations_gb", "total_gb", "fits", ...}.
+void print_memory_plan(const model::ModelConfig& config, const train::PlanOptions& options, const PlanFlags& flags,
                        const std::string& source);
 
-// Throws InputError "--NAME is required" when `value` is empty: options that
-// a run needs but a plan does not.
-void require_for_run(const std::string& value, const char* name);
+// A run (not --plan): throws InputError "--NAME is required" for each of
+// `required` left empty, and refuses the flags only a plan takes.
+void check_run_flags(const PlanFlags& flags, const std::vector<std::pair<std::string, const char*>>& required);
 
 }  // namespace steper::cli

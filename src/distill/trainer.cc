@@ -175,9 +175,8 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
     while (reader.next(s)) {
       Tokenized t;
       // The BOS rule inference follows: the tokenizer's, unless a chat
-      // template wrote the prompt (Tokenizer::add_bos, LocalModel::complete).
-      if (tok.add_bos() && !s.chat) t.ids.push_back(tok.bos_id());
-      for (int id : tok.encode(s.prompt)) t.ids.push_back(id);
+      // template wrote the prompt (LocalModel::prompt_ids).
+      t.ids = model::encode_prompt(tok, s.prompt, s.chat ? 0 : -1);
       t.prompt = static_cast<int>(t.ids.size());
       for (int id : tok.encode(s.target)) t.ids.push_back(id);
       if (tok.eos_id() >= 0) t.ids.push_back(tok.eos_id());

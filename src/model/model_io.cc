@@ -137,8 +137,9 @@ void read_generation_config(const std::string& dir, LoadedModel& out) {
 
 }  // namespace
 
-void load_weights(CausalLM& model, const std::string& dir, torch::Device device) {
-  Checkpoint weights(dir);  // opened first: a missing or corrupt file fails before any allocation
+namespace {
+
+void load_weights_from(CausalLM& model, const Checkpoint& weights, const std::string& dir, torch::Device device) {
   std::set<std::string> expected;
   torch::NoGradGuard no_grad;
   for (auto& p : model->named_parameters()) {
@@ -163,16 +164,22 @@ void load_weights(CausalLM& model, const std::string& dir, torch::Device device)
   }
 }
 
+}  // namespace
+
+void load_weights(CausalLM& model, const std::string& dir, torch::Device device) {
+  load_weights_from(model, Checkpoint(dir), dir, device);
+}
+
 LoadedModel load_model(const std::string& dir, torch::Device device, torch::Dtype dtype) {
   LoadedModel out;
   out.config = read_model_config(dir + "/config.json");
   read_generation_config(dir, out);
-  { const Checkpoint probe(dir); }  // a missing or corrupt file fails before the model is allocated
+  const Checkpoint weights(dir);  // opened first: a missing or corrupt file fails before the model is allocated
   {
     DefaultDtypeGuard guard(dtype);
     out.model = CausalLM(out.config, /*initialise=*/false);
   }
-  load_weights(out.model, dir, device);
+  load_weights_from(out.model, weights, dir, device);
   out.model->to(device, dtype);  // buffers; the parameters are there already
   struct stat st {};
   if (::stat((dir + "/tokenizer.json").c_str(), &st) == 0 || ::stat((dir + "/tokenizer.model").c_str(), &st) == 0) {
