@@ -3,7 +3,9 @@
 //                             the memory plan (train::plan_memory) against
 //                             the measured peak memory of real training steps,
 //                             for three model sizes under fp32, bf16,
-//                             recomputation and LoRA (target: within 20%);
+//                             recomputation and LoRA (target: within 20%),
+//                             and two ranks with the optimizer state
+//                             replicated or sharded;
 //                             and recomputation's activation memory and step
 //                             time against the plain run's at 2k tokens
 //                             (targets: at least 3x less memory, at most 40%
@@ -13,7 +15,7 @@
 //                             ~7M model pretrained STEPS steps (default 500)
 //                             from the same start on the same data; the mean
 //                             loss of the last 50 steps (target: within 2%).
-// Each memory case runs in a child process of its own (peak RSS only grows),
+// Each memory case runs in a child process of its own per rank (peak RSS only grows),
 // which measures its peak RSS less its RSS before building the model, with
 // large allocations mmapped so that freed memory leaves RSS at once.
 #include <malloc.h>
@@ -54,6 +56,8 @@ struct Case {
   torch::Dtype dtype;
   bool recompute;
   int lora_rank;
+  int world = 1;       // ranks, each a process of its own on loopback Gloo
+  bool shard = false;  // --shard-optimizer
 };
 
 model::ModelConfig config_of(const Case& c) {
@@ -76,6 +80,8 @@ train::PlanOptions plan_options(const Case& c) {
   p.recompute = c.recompute;
   p.lora_rank = c.lora_rank;
   p.fused_kernels = c.dtype == torch::kFloat32;  // this CPU
+  p.world_size = c.world;
+  p.shard_optimizer = c.shard;
   return p;
 }
 
@@ -93,7 +99,10 @@ Measured measure(const Case& c, const std::string& dir, bool for_memory) {
     mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     mallopt(M_TRIM_THRESHOLD, 64 * 1024);
   }
-  // LibTorch's and OpenBLAS's buffers first, so the baseline holds them.
+  // The rank's process group, LibTorch's and OpenBLAS's buffers first, so
+  // the baseline holds them.
+  std::unique_ptr<train::DataParallel> parallel;
+  if (c.world > 1) parallel = std::make_unique<train::DataParallel>(train::distributed_env(), 120);
   {
     torch::Tensor a = torch::randn({256, 256}, torch::requires_grad());
     torch::matmul(a, a).sum().backward();
@@ -117,6 +126,7 @@ Measured measure(const Case& c, const std::string& dir, bool for_memory) {
   tc.save_every = 0;
   tc.dtype = c.dtype;
   tc.recompute = c.recompute;
+  tc.shard_optimizer = c.shard;
   Measured m;
   double before_step = 0, step_ms = 0, peak_before_last = 0;
   int timed = 0;
@@ -140,34 +150,53 @@ Measured measure(const Case& c, const std::string& dir, bool for_memory) {
         m.activations_gb = (proc_status_bytes("VmHWM:") - before_step) / 1e9;
         m.ms_per_step = step_ms / timed;
         return false;
-      });
+      },
+      nullptr, parallel.get());
   return m;
 }
 
-// Runs one case in a child process; parses its line.
-Measured run_child(const char* self, int index, bool for_memory) {
-  int fds[2];
-  if (pipe(fds) != 0) std::abort();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    close(fds[0]);
-    execl(self, self, "child", std::to_string(index).c_str(), for_memory ? "memory" : "time", nullptr);
-    std::_Exit(127);
+// Runs one case in a child process per rank (all writing into `dir`);
+// parses their lines and keeps the largest of each figure.
+Measured run_child(const char* self, int index, bool for_memory, int world, const std::string& dir) {
+  const int port = 29700 + index;
+  std::vector<std::pair<pid_t, int>> children;
+  for (int r = 0; r < world; ++r) {
+    int fds[2];
+    if (pipe(fds) != 0) std::abort();
+    const pid_t pid = fork();
+    if (pid == 0) {
+      dup2(fds[1], 1);
+      close(fds[0]);
+      if (world > 1) {
+        for (const auto& [k, v] : {std::pair<const char*, std::string>{"RANK", std::to_string(r)}, {"WORLD_SIZE", std::to_string(world)},
+                                   {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}, {"OMP_NUM_THREADS", "1"}}) {
+          setenv(k, v.c_str(), 1);
+        }
+      }
+      execl(self, self, "child", std::to_string(index).c_str(), for_memory ? "memory" : "time", dir.c_str(), nullptr);
+      std::_Exit(127);
+    }
+    close(fds[1]);
+    children.emplace_back(pid, fds[0]);
   }
-  close(fds[1]);
-  std::string out;
-  char buf[256];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  Measured m;
-  if (std::sscanf(out.c_str(), "%lf %lf %lf", &m.peak_gb, &m.activations_gb, &m.ms_per_step) != 3) {
-    std::fprintf(stderr, "case %d failed (status %d): %s\n", index, status, out.c_str());
-    std::exit(1);
+  Measured most;
+  for (const auto& [pid, fd] : children) {
+    std::string out;
+    char buf[256];
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+    close(fd);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    Measured m;
+    if (std::sscanf(out.c_str(), "%lf %lf %lf", &m.peak_gb, &m.activations_gb, &m.ms_per_step) != 3) {
+      std::fprintf(stderr, "case %d failed (status %d): %s\n", index, status, out.c_str());
+      std::exit(1);
+    }
+    most.peak_gb = std::max(most.peak_gb, m.peak_gb);
+    most.activations_gb = std::max(most.activations_gb, m.activations_gb);
+    most.ms_per_step = std::max(most.ms_per_step, m.ms_per_step);
   }
-  return m;
+  return most;
 }
 
 std::vector<Case> cases() {
@@ -187,6 +216,10 @@ std::vector<Case> cases() {
   // small vocabulary, so that the layers' activations (what recomputation
   // saves) outweigh the logits (which it does not touch), as at 8B scale.
   for (bool r : {false, true}) out.push_back(Case{r ? "2k recompute" : "2k plain", 512, 16, 8, 4, 4000, 2048, torch::kFloat32, r, 0});
+  // Two ranks: the optimizer state replicated, then sharded (ZeRO stage 2).
+  out.push_back(Case{"M 48M fp32 2 ranks", 512, 6, 8, 4, 24000, 1024, torch::kFloat32, false, 0, 2, false});
+  out.push_back(Case{"M 48M fp32 2 sharded", 512, 6, 8, 4, 24000, 1024, torch::kFloat32, false, 0, 2, true});
+  out.push_back(Case{"M 48M bf16 2 sharded", 512, 6, 8, 4, 24000, 1024, torch::kBFloat16, false, 0, 2, true});
   return out;
 }
 
@@ -197,7 +230,8 @@ int memory_bench(const char* self, const std::string& only) {
   std::vector<Measured> two_k;
   for (std::size_t i = 0; i < all.size(); ++i) {
     if (all[i].name.find(only) == std::string::npos) continue;
-    Measured m = run_child(self, static_cast<int>(i), true);
+    testing::TempDir dir;
+    Measured m = run_child(self, static_cast<int>(i), true, all[i].world, dir / "run");
     const train::MemoryPlan p = train::plan_memory(config_of(all[i]), plan_options(all[i]));
     const double ratio = m.peak_gb / p.total_gb;
     worst = std::max(worst, std::abs(ratio - 1));
@@ -205,7 +239,8 @@ int memory_bench(const char* self, const std::string& only) {
                 p.total_gb, m.peak_gb, ratio, p.weights_gb, p.grads_gb, p.optimizer_gb, p.activations_gb);
     std::fflush(stdout);
     if (all[i].tokens == 2048) {
-      m.ms_per_step = run_child(self, static_cast<int>(i), false).ms_per_step;  // timed with glibc's usual heap
+      testing::TempDir timed;
+      m.ms_per_step = run_child(self, static_cast<int>(i), false, 1, timed / "run").ms_per_step;  // timed with glibc's usual heap
       two_k.push_back(m);
     }
   }
@@ -278,10 +313,9 @@ int precision_bench(int steps) {
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode == "child" && argc == 4) {
+  if (mode == "child" && argc == 5) {
     const std::vector<Case> all = cases();
-    testing::TempDir dir;
-    const Measured m = measure(all.at(static_cast<std::size_t>(std::atoi(argv[2]))), dir / "run", std::string(argv[3]) == "memory");
+    const Measured m = measure(all.at(static_cast<std::size_t>(std::atoi(argv[2]))), argv[4], std::string(argv[3]) == "memory");
     std::printf("%.6f %.6f %.3f\n", m.peak_gb, m.activations_gb, m.ms_per_step);
     return 0;
   }

@@ -18,7 +18,7 @@ struct PlanOptions {
   // (distillation's targets; 1 for pretraining). Default: 1
   double target_share = 1.0;
   int world_size = 1;            // data-parallel ranks. Default: 1
-  bool shard_optimizer = false;  // master weights and AdamW moments split over the ranks. Default: off
+  bool shard_optimizer = false;  // ZeRO stage 2 (TrainConfig::shard_optimizer). Default: off
   bool recompute = false;        // activation recomputation. Default: off
   int lora_rank = 0;             // 0: every weight trains. Default: 0
   // LoRA's target projections. Default: the four attention projections
@@ -33,9 +33,11 @@ struct PlanOptions {
 //   weights: every parameter (and LoRA factor) in the model's dtype;
 //   grads: the trained tensors' gradients in the dtype, plus their float32
 //     copies under mixed precision, plus the flat all-reduce buffer with
-//     more than one rank;
+//     more than one rank; sharded, the gradients in the dtype plus this
+//     rank's 1/N of the averaged ones in float32;
 //   optimizer: AdamW's two float32 moments, plus float32 master weights
-//     under mixed precision; divided by the ranks when sharded;
+//     under mixed precision; sharded, 1/N of the moments and of float32
+//     masters (kept whatever the dtype);
 //   activations: what the forward pass keeps for the backward pass (per
 //     layer, or each layer's input under recomputation), the logits and
 //     their loss, at the largest of the step's peaks (memory_plan.cc).

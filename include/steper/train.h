@@ -45,6 +45,12 @@ struct TrainConfig {
   torch::Dtype dtype = torch::kFloat32;
   // Activation recomputation (CausalLMImpl::recompute). Default: off
   bool recompute = false;
+  // ZeRO stage 2 under data parallelism: each rank keeps 1/N of the float32
+  // master weights, of the AdamW moments and of the averaged gradients
+  // (reduce-scattered; the updated weights all-gathered). The same steps as
+  // without it; checkpoints hold one optimizer file per rank, so a resume
+  // needs the same world size. Default: off
+  bool shard_optimizer = false;
 };
 
 // Learning rate at `step` (0-based): linear warm-up, then cosine to min.
@@ -87,14 +93,20 @@ DistributedEnv distributed_env();
 // except that a bare "cuda" is cuda:LOCAL_RANK, one GPU per rank.
 torch::Device rank_device(const std::string& name);
 
-// Data-parallel training over a c10d process group (Gloo, which takes CPU
-// and CUDA tensors). The rendezvous store is on MASTER_ADDR:MASTER_PORT,
-// hosted by rank 0 or, under torchrun's static rendezvous, by torchrun.
+// Data-parallel training over a c10d process group: NCCL for a CUDA
+// `device` when the LibTorch built against has it (nccl_available()), else
+// Gloo, which takes CPU and CUDA tensors. The rendezvous store is on
+// MASTER_ADDR:MASTER_PORT, hosted by rank 0 or, under torchrun's static
+// rendezvous, by torchrun.
 class DataParallel {
  public:
   // Waits up to `timeout_s` for every rank to join; throws RuntimeError
-  // naming the address when they do not.
-  explicit DataParallel(const DistributedEnv& env, int timeout_s = 300);
+  // naming the address when they do not. `device`: the rank's
+  // (rank_device), which picks the backend.
+  explicit DataParallel(const DistributedEnv& env, int timeout_s = 300, const torch::Device& device = torch::kCPU);
+  // Whether this build has NCCL (found when configuring: a CUDA LibTorch
+  // built with it; Debian's has not).
+  static bool nccl_available();
   ~DataParallel();
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;
@@ -108,6 +120,14 @@ class DataParallel {
   // Element-wise sums over the ranks (one all-reduce however many values).
   std::vector<double> sum(std::vector<double> values);
   double sum(double value) { return sum(std::vector<double>{value})[0]; }
+  // Waits until every rank has called it.
+  void barrier() { sum(0.0); }
+  // Sharded optimizer state (ZeRO): `inputs` holds one float32 tensor per
+  // rank, all of `output`'s size; rank r's output gets the sum over the
+  // ranks of their inputs[r]. The inputs are scratch afterwards.
+  void reduce_scatter(std::vector<torch::Tensor>& inputs, const torch::Tensor& output);
+  // outputs[r] (one per rank, each of `input`'s size) gets rank r's input.
+  void all_gather(const torch::Tensor& input, std::vector<torch::Tensor>& outputs);
 
  private:
   struct Group;

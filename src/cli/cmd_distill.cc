@@ -123,10 +123,10 @@ void add_train_command(CLI::App& app, const Global& global) {
       print_memory_plan(config, p, a->plan, a->init + "/config.json");
       return;
     }
-    check_run_flags(a->plan, {{a->data, "data"}, {a->out, "out"}});
+    check_run_flags(a->o.train, {{a->data, "data"}, {a->out, "out"}});
     if (std::string w = lm::local_backend_warning(); !w.empty()) warn(w);
     a->o.weighting = distill::parse_weighting(a->weighting);
-    auto parallel = join_data_parallel();
+    auto parallel = join_data_parallel(a->o.device);
     a->o.parallel = parallel.get();
     const bool writer = !parallel || parallel->rank() == 0;
     std::unique_ptr<io::OutputLock> lock = writer ? std::make_unique<io::OutputLock>(a->out) : nullptr;

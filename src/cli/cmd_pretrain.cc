@@ -34,7 +34,7 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
                       "the architecture of these flags");
     return;
   }
-  check_run_flags(a.plan, {{a.data, "data"}, {a.out, "out"}});
+  check_run_flags(a.options.train, {{a.data, "data"}, {a.out, "out"}});
   model::parse_device(o.device);              // refuse a bad device before the tokenizing,
   train::pretrain_config(o, *tok);            // and a bad architecture
   std::vector<int> packed;
@@ -50,7 +50,7 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
     });
     progress.finish(texts.count());
   }
-  auto parallel = join_data_parallel();
+  auto parallel = join_data_parallel(o.device);
   o.parallel = parallel.get();
   const int rank = parallel ? parallel->rank() : 0;
   std::unique_ptr<io::OutputLock> lock = rank == 0 ? std::make_unique<io::OutputLock>(a.out) : nullptr;

@@ -85,9 +85,11 @@ class TextReader {
   std::uint64_t count_ = 0;
 };
 
-// Joins the data-parallel group when WORLD_SIZE > 1 (torchrun's variables),
-// saying so on stderr; null for a single process.
-std::unique_ptr<train::DataParallel> join_data_parallel();
+// Joins the data-parallel group when WORLD_SIZE > 1 (torchrun's variables)
+// for a rank on `device` (--device; cuda is cuda:LOCAL_RANK), over NCCL
+// when it is a GPU and the build has NCCL, saying so on stderr; null for a
+// single process.
+std::unique_ptr<train::DataParallel> join_data_parallel(const std::string& device);
 
 // Checks of numeric options whose messages a person reads ("--k: must be
 // more than 0; got 0"), in place of CLI11's, which print DBL_MAX in full.

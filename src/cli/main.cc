@@ -22,12 +22,14 @@ namespace steper::cli {
 
 void warn(const std::string& message) { std::fprintf(stderr, "steper: warning: %s\n", message.c_str()); }
 
-std::unique_ptr<train::DataParallel> join_data_parallel() {
+std::unique_ptr<train::DataParallel> join_data_parallel(const std::string& device) {
   const train::DistributedEnv env = train::distributed_env();
   if (env.world_size == 1) return nullptr;
-  std::fprintf(stderr, "data parallel: rank %d of %d, rendezvous at %s:%d\n", env.rank, env.world_size, env.master_addr.c_str(),
-               env.master_port);
-  return std::make_unique<train::DataParallel>(env);
+  const torch::Device d = train::rank_device(device);
+  const bool nccl = d.is_cuda() && train::DataParallel::nccl_available();
+  std::fprintf(stderr, "data parallel: rank %d of %d on %s over %s, rendezvous at %s:%d\n", env.rank, env.world_size, d.str().c_str(),
+               nccl ? "NCCL" : "Gloo", env.master_addr.c_str(), env.master_port);
+  return std::make_unique<train::DataParallel>(env, 300, d);
 }
 
 TextReader::TextReader(const std::string& path, std::string field) : records_(path), field_(std::move(field)) {}

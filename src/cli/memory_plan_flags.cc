@@ -16,19 +16,19 @@ void add_plan_flags(CLI::App* cmd, PlanFlags& f) {
   cmd->add_option("--world-size", f.world_size, "With --plan: data-parallel ranks")
       ->check(CLI::PositiveNumber)
       ->default_str("WORLD_SIZE, else 1");
-  cmd->add_flag("--shard-optimizer", f.shard_optimizer,
-                "With --plan: master weights and AdamW moments split over the ranks (ZeRO stage 1). Planned only:\n"
-                "training with sharded optimizer state is not implemented yet");
   cmd->add_option("--device-memory", f.device_memory_gb, "With --plan: memory per device, GB (1e9 bytes)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
 }
 
-void check_run_flags(const PlanFlags& f, const std::vector<std::pair<std::string, const char*>>& required) {
+void check_run_flags(const train::TrainConfig& c, const std::vector<std::pair<std::string, const char*>>& required) {
   for (const auto& [value, name] : required) {
     if (value.empty()) throw InputError(std::string("--") + name + " is required (all but --plan need it)");
   }
-  if (f.shard_optimizer) throw InputError("--shard-optimizer plans only (with --plan): sharded optimizer state is not implemented yet");
+  if (c.shard_optimizer && train::distributed_env().world_size == 1) {
+    throw InputError("--shard-optimizer splits the optimizer over data-parallel ranks, and WORLD_SIZE is 1\n"
+                     "  hint: start one process per rank, e.g. torchrun --nproc-per-node 2 --no-python steper train ...");
+  }
 }
 
 train::PlanOptions plan_options(const train::TrainConfig& c, const std::string& device, int max_tokens, const PlanFlags& f) {
@@ -39,7 +39,7 @@ train::PlanOptions plan_options(const train::TrainConfig& c, const std::string& 
   o.recompute = c.recompute;
   o.fused_kernels = device == "cpu" && c.dtype == torch::kFloat32;
   o.world_size = f.world_size > 0 ? f.world_size : train::distributed_env().world_size;
-  o.shard_optimizer = f.shard_optimizer;
+  o.shard_optimizer = c.shard_optimizer;
   return o;
 }
 

@@ -16,7 +16,7 @@
 namespace steper::cli {
 
 struct PlanFlags {
-  bool plan = false, json = false, shard_optimizer = false;
+  bool plan = false, json = false;
   int world_size = 0;             // 0: WORLD_SIZE, else 1
   double device_memory_gb = 80;   // an 80 GB GPU
 };
@@ -36,7 +36,7 @@ void print_memory_plan(const model::ModelConfig& config, const train::PlanOption
                        const std::string& source);
 
 // A run (not --plan): throws InputError "--NAME is required" for each of
-// `required` left empty, and refuses the flags only a plan takes.
-void check_run_flags(const PlanFlags& flags, const std::vector<std::pair<std::string, const char*>>& required);
+// `required` left empty, and refuses --shard-optimizer in one process.
+void check_run_flags(const train::TrainConfig& config, const std::vector<std::pair<std::string, const char*>>& required);
 
 }  // namespace steper::cli

@@ -30,6 +30,9 @@ inline void add_train_config_flags(CLI::App* cmd, train::TrainConfig& c) {
   cmd->add_flag("--recompute", c.recompute,
                 "Keep only each decoder layer's input and recompute the layer in the backward pass\n"
                 "(activation memory of one layer plus an input per layer, for about a third more time)");
+  cmd->add_flag("--shard-optimizer", c.shard_optimizer,
+                "With data parallelism: each rank keeps 1/N of the float32 master weights, AdamW moments and\n"
+                "averaged gradients (ZeRO stage 2; the same steps as without). A resume needs the same world size");
 }
 
 }  // namespace steper::cli

@@ -3,6 +3,9 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef STEPER_HAVE_NCCL  // a CUDA LibTorch built with NCCL (detected when configuring)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <cstdlib>
 
@@ -47,10 +50,19 @@ torch::Device rank_device(const std::string& name) {
 }
 
 struct DataParallel::Group {
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  torch::Device device{torch::kCPU};  // where the group's own tensors (sums) live: CUDA under NCCL
 };
 
-DataParallel::DataParallel(const DistributedEnv& env, int timeout_s)
+bool DataParallel::nccl_available() {
+#ifdef STEPER_HAVE_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+DataParallel::DataParallel(const DistributedEnv& env, int timeout_s, const torch::Device& device)
     : group_(std::make_unique<Group>()), rank_(env.rank), world_(env.world_size) {
   try {
     c10d::TCPStoreOptions so;
@@ -62,6 +74,16 @@ DataParallel::DataParallel(const DistributedEnv& env, int timeout_s)
     // The prefix torch.distributed's env:// rendezvous uses under torchrun,
     // so that a restarted group does not meet the keys of the last attempt.
     if (env.agent_store) store = c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::to_string(env.restart_count), store);
+#ifdef STEPER_HAVE_NCCL
+    if (device.is_cuda()) {
+      auto nccl = c10d::ProcessGroupNCCL::Options::create();
+      nccl->timeout = std::chrono::seconds(timeout_s);
+      group_->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, nccl);
+      group_->device = device;
+      return;
+    }
+#endif
+    (void)device;
     auto opts = c10d::ProcessGroupGloo::Options::create();
     opts->timeout = std::chrono::seconds(timeout_s);
     // The interface that reaches the master is the one the peers reach.
@@ -106,10 +128,38 @@ void DataParallel::broadcast(const std::vector<torch::Tensor>& tensors) {
   }
 }
 
+void DataParallel::reduce_scatter(std::vector<torch::Tensor>& inputs, const torch::Tensor& output) {
+  if (static_cast<int>(inputs.size()) != world_) throw InputError("reduce_scatter: one input per rank");
+  if (world_ > 1) {
+    // LibTorch 1.13's Gloo has no reduce_scatter (nor bfloat16): one reduce
+    // to each rank moves the same bytes, and sums in the order an all-reduce
+    // does, so the sharded run adds the ranks' gradients as the unsharded one.
+    for (int r = 0; r < world_; ++r) {
+      std::vector<at::Tensor> t{inputs[static_cast<std::size_t>(r)]};
+      c10d::ReduceOptions opts;
+      opts.rootRank = r;
+      group_->pg->reduce(t, opts)->wait();
+    }
+  }
+  output.copy_(inputs[static_cast<std::size_t>(rank_)]);
+}
+
+void DataParallel::all_gather(const torch::Tensor& input, std::vector<torch::Tensor>& outputs) {
+  if (static_cast<int>(outputs.size()) != world_) throw InputError("all_gather: one output per rank");
+  if (world_ == 1) {
+    outputs[0].copy_(input);
+    return;
+  }
+  std::vector<std::vector<at::Tensor>> out{std::vector<at::Tensor>(outputs.begin(), outputs.end())};
+  std::vector<at::Tensor> in{input};
+  group_->pg->allgather(out, in)->wait();
+}
+
 std::vector<double> DataParallel::sum(std::vector<double> values) {
   if (world_ == 1 || values.empty()) return values;
-  std::vector<at::Tensor> t{torch::tensor(values, torch::kFloat64)};
+  std::vector<at::Tensor> t{torch::tensor(values, torch::kFloat64).to(group_->device)};
   group_->pg->allreduce(t)->wait();
+  t[0] = t[0].cpu();
   const double* v = t[0].data_ptr<double>();
   return std::vector<double>(v, v + values.size());
 }

@@ -62,8 +62,15 @@ MemoryPlan plan_memory(const model::ModelConfig& c, const PlanOptions& o) {
   p.trained = o.lora_rank > 0 ? lora : p.parameters;
   const double N = o.world_size;
   p.weights_gb = p.parameters * b;
-  p.grads_gb = p.trained * (b + (mixed ? 4 : 0) + (N > 1 ? 4 : 0));
-  p.optimizer_gb = p.trained * (8 + (mixed ? 4 : 0)) / (o.shard_optimizer ? N : 1);
+  if (o.shard_optimizer) {
+    // The model's gradients, and this rank's shard of the averaged ones;
+    // float32 masters are kept for every dtype (sharded_optimizer.cc).
+    p.grads_gb = p.trained * (b + 4 / N);
+    p.optimizer_gb = p.trained * 12 / N;
+  } else {
+    p.grads_gb = p.trained * (b + (mixed ? 4 : 0) + (N > 1 ? 4 : 0));
+    p.optimizer_gb = p.trained * (8 + (mixed ? 4 : 0));
+  }
 
   // Activations at the step's three candidate peaks: the end of the forward
   // pass (every layer's saved tensors, the last layer's unfused scores in

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "steper/io.h"
+#include "optimizer.h"
 #include "steper/train.h"
 
 namespace steper::train {
@@ -28,28 +29,26 @@ using json = nlohmann::json;
 // ship: docs/checkpoints.md describes these files.
 constexpr const char* kStateDir = "trainer_state";
 constexpr const char* kStateFile = "trainer_state.json";
-constexpr const char* kOptimizerFile = "optimizer.torchscript";
 constexpr const char* kExtraFile = "extra_params.torchscript";
 constexpr const char* kAdapterFile = "adapter_model.safetensors";
-constexpr const char* kMastersFile = "master_weights.torchscript";
 // Checkpoints of steper before the state had its folder: read on resume,
 // removed by the next save.
 constexpr const char* kLegacyOptimizer = "optimizer.pt";
 constexpr const char* kLegacyExtra = "extra_params.pt";
 
-// Where a resume finds its state: the folder, and the optimizer's and the
-// extra parameters' files.
+// Where a resume finds its state: the folder (the optimizer's files are in
+// it) and the extra parameters' file.
 struct StateFiles {
-  std::string dir, optimizer, extra;
+  std::string dir, extra;
   bool legacy = false;
 };
 
 StateFiles state_files(const std::string& out_dir) {
   const std::string dir = out_dir + "/" + kStateDir;
   if (!std::filesystem::exists(dir + "/" + kStateFile) && std::filesystem::exists(out_dir + "/" + kStateFile)) {
-    return {out_dir, out_dir + "/" + kLegacyOptimizer, out_dir + "/" + kLegacyExtra, true};
+    return {out_dir, out_dir + "/" + kLegacyExtra, true};
   }
-  return {dir, dir + "/" + kOptimizerFile, dir + "/" + kExtraFile, false};
+  return {dir, dir + "/" + kExtraFile, false};
 }
 
 // LoRA runs: mid-run checkpoints hold the (frozen) base weights plus the
@@ -77,53 +76,6 @@ void load_adapters(CausalLM& model, const std::string& path) {
     t.copy_(torch::from_blob(values.data(), t.sizes(), torch::kFloat32).to(t.device(), t.scalar_type()));
   }
 }
-
-// What the optimizer steps: each trainable tensor itself when it is float32,
-// else a float32 master copy (mixed precision). Gradients are gathered into
-// the masters (unscaled, in float32) before averaging and clipping, and the
-// updated masters are rounded back into the model after the step.
-class MasterWeights {
- public:
-  explicit MasterWeights(std::vector<torch::Tensor> params) : params_(std::move(params)) {
-    torch::NoGradGuard no_grad;
-    for (const auto& p : params_) {
-      masters_.push_back(p.scalar_type() == torch::kFloat32 ? p : p.detach().to(torch::kFloat32).set_requires_grad(true));
-      mixed_ = mixed_ || !masters_.back().is_same(p);
-    }
-  }
-  bool mixed() const { return mixed_; }
-  const std::vector<torch::Tensor>& masters() const { return masters_; }
-  std::vector<torch::Tensor> slice(std::size_t begin, std::size_t end) const {
-    return {masters_.begin() + static_cast<std::ptrdiff_t>(begin), masters_.begin() + static_cast<std::ptrdiff_t>(end)};
-  }
-  // Moves each gradient into its master, divided by the loss scale; the
-  // low-precision gradient is freed. A tensor without a gradient this step
-  // keeps what the optimizer's zero_grad left (nothing, or zeros), as an
-  // unmixed run would.
-  void gather_grads(double scale) {
-    torch::NoGradGuard no_grad;
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      torch::Tensor& p = params_[i];
-      torch::Tensor& m = masters_[i];
-      if (!p.grad().defined()) continue;
-      if (m.is_same(p)) {
-        if (scale != 1) p.mutable_grad().div_(scale);
-        continue;
-      }
-      m.mutable_grad() = p.grad().to(torch::kFloat32).div_(scale);
-      p.mutable_grad() = torch::Tensor();
-    }
-  }
-  void copy_to_model() {
-    torch::NoGradGuard no_grad;
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      if (!masters_[i].is_same(params_[i])) params_[i].copy_(masters_[i]);
-    }
-  }
- private:
-  std::vector<torch::Tensor> params_, masters_;
-  bool mixed_ = false;
-};
 
 // float16's dynamic loss scale (the rule of torch.cuda.amp.GradScaler):
 // start at 2^16, halve and skip the step on a non-finite gradient, double
@@ -191,25 +143,35 @@ void write_state(const std::string& dir, const json& state) {
   io::write_json_atomic(dir + "/" + kStateDir + "/" + kStateFile, state);
 }
 
-void save_checkpoint(CausalLM& model, torch::optim::AdamW& opt, const MasterWeights& masters, const LossScale& loss_scale,
-                     const std::string& dir, const std::string& tokenizer_file, const std::string& run_key, std::int64_t step,
-                     double seconds, bool last, const ExtraParams* extra) {
+// Sharded optimizer state makes the save collective: the writer prepares
+// the staging folder, every rank writes its shard there, and the writer
+// commits once all have.
+void save_checkpoint(CausalLM& model, StepOptimizer& opt, const LossScale& loss_scale, const std::string& dir,
+                     const std::string& tokenizer_file, const std::string& run_key, std::int64_t step, double seconds, bool last,
+                     const ExtraParams* extra, DataParallel* parallel) {
   SaveSteps op;
+  const bool writer = !parallel || parallel->rank() == 0;
   const std::string name = ".checkpoint-" + std::to_string(step), staging = dir + "/" + name;
-  op();
-  fs::remove_all(staging);
+  if (writer) {
+    op();
+    fs::remove_all(staging);
+    fs::create_directories(staging + "/" + kStateDir);
+  }
+  if (opt.sharded()) {
+    if (parallel) parallel->barrier();
+    opt.save(staging + "/" + kStateDir, op);
+    if (parallel) parallel->barrier();
+    if (!writer) return;
+  }
   const bool lora = has_lora(model);
   if (lora && last) merge_lora(model);
   op();
   save_model(model, staging, tokenizer_file, model->model->embed_tokens->weight.scalar_type());
   if (lora && !last) op(), save_adapters(model, staging);
-  fs::create_directories(staging + "/" + kStateDir);
-  if (masters.mixed()) op(), torch::save(masters.masters(), staging + "/" + kStateDir + "/" + kMastersFile);
+  if (!opt.sharded()) opt.save(staging + "/" + kStateDir, op);
   if (extra && !extra->params.empty()) op(), torch::save(extra->params, staging + "/" + kStateDir + "/" + kExtraFile);
   op();
-  torch::save(opt, staging + "/" + kStateDir + "/" + kOptimizerFile);
-  op();
-  json state{{"step", step}, {"run_key", run_key}, {"seconds", seconds}, {"staged", name}};
+  json state{{"step", step}, {"run_key", run_key}, {"seconds", seconds}, {"staged", name}, {"optimizer", opt.layout()}};
   if (loss_scale.dynamic) state["loss_scale"] = {{"scale", loss_scale.scale}, {"good_steps", loss_scale.good}};
   state["drop"] = json::array();
   if (lora && last) state["drop"].push_back(kAdapterFile);  // the merged model needs no adapters
@@ -233,6 +195,11 @@ void settle_checkpoints(const std::string& dir, const json& state) {
     const std::string n = e.path().filename().string();
     if (n.rfind(".checkpoint-", 0) == 0) fs::remove_all(e.path());  // staged, never committed
   }
+}
+
+std::string describe_layout(const std::string& layout) {
+  if (layout.rfind("sharded/", 0) == 0) return "sharded over " + layout.substr(8) + " ranks";
+  return "whole on every rank (no --shard-optimizer)";
 }
 
 }  // namespace
@@ -291,8 +258,9 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& c, const std::string&
   const std::string state_path = files.dir + "/" + kStateFile;
   if (!std::filesystem::exists(state_path)) settle_checkpoints(out_dir, json::object());
   const bool resume = std::filesystem::exists(state_path);
+  json state;
   if (resume) {
-    const json state = io::read_json(state_path);
+    state = io::read_json(state_path);
     if (!state.contains("step")) throw InputError(state_path + ": unreadable trainer state (no \"step\")");
     if (state.value("run_key", "") != run_key) {
       throw InputError(out_dir + " holds a checkpoint of a different run (other data or settings)" +
@@ -316,35 +284,19 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& c, const std::string&
   }
   std::vector<torch::Tensor> stepped = trainable;  // the model's, then the extra parameters
   if (has_extra) stepped.insert(stepped.end(), extra->params.begin(), extra->params.end());
-  MasterWeights masters(stepped);
-  if (resume && masters.mixed()) {
-    const std::string path = files.dir + "/" + kMastersFile;
-    if (!std::filesystem::exists(path)) throw InputError(path + " is missing: the checkpoint cannot resume mixed-precision training exactly");
-    std::vector<torch::Tensor> saved;
-    torch::load(saved, path);
-    if (saved.size() != masters.masters().size()) throw InputError(path + ": holds " + std::to_string(saved.size()) + " tensors, the run has " + std::to_string(masters.masters().size()));
-    torch::NoGradGuard no_grad;
-    for (std::size_t i = 0; i < saved.size(); ++i) masters.masters()[i].detach().copy_(saved[i]);
+  SteppedTensors st{stepped, decay.size(), trainable.size(), has_extra ? extra->lr : 0.0};
+  if (c.shard_optimizer && !parallel) throw InputError("a sharded optimizer needs data parallelism (WORLD_SIZE above 1)");
+  std::unique_ptr<StepOptimizer> opt = c.shard_optimizer ? sharded_adamw(st, c, parallel) : replicated_adamw(st, c, parallel);
+  if (resume) {
+    const std::string saved_layout = state.value("optimizer", "replicated");
+    if (saved_layout != opt->layout()) {
+      throw InputError(out_dir + ": its optimizer state is " + describe_layout(saved_layout) + ", this run's would be " +
+                       describe_layout(opt->layout()) + "\n  hint: resume with the --shard-optimizer setting and WORLD_SIZE it was saved with");
+    }
+    opt->load(files.dir);
   }
-
-  auto options = [&](double wd) { return torch::optim::AdamWOptions(c.lr).betas({c.beta1, c.beta2}).weight_decay(wd); };
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(masters.slice(0, decay.size()), std::make_unique<torch::optim::AdamWOptions>(options(c.weight_decay)));
-  groups.emplace_back(masters.slice(decay.size(), trainable.size()), std::make_unique<torch::optim::AdamWOptions>(options(0.0)));
-  if (has_extra) {
-    auto o = std::make_unique<torch::optim::AdamWOptions>(options(0.0));
-    o->lr(extra->lr);
-    groups.emplace_back(masters.slice(trainable.size(), stepped.size()), std::move(o));
-  }
-  torch::optim::AdamW opt(std::move(groups), options(c.weight_decay));
-  if (resume) torch::load(opt, files.optimizer);
-  const std::vector<torch::Tensor> clipped = masters.slice(0, trainable.size());
-
+  opt->synchronise();
   const bool writer = !parallel || parallel->rank() == 0;
-  if (parallel) {
-    parallel->broadcast(masters.masters());  // one starting point, whatever each rank loaded
-    masters.copy_to_model();
-  }
   model->train();
   const auto t0 = std::chrono::steady_clock::now();
   std::int64_t tokens_seen = 0;
@@ -352,8 +304,7 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& c, const std::string&
   for (std::int64_t step = start; step < c.steps; ++step) {
     const auto ts = std::chrono::steady_clock::now();
     const double lr = learning_rate(c, step);
-    for (std::size_t g = 0; g < 2; ++g) static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[g].options()).lr(lr);
-    opt.zero_grad();
+    opt->zero_grad();
     double loss_sum = 0;
     std::int64_t tokens = 0;
     for (int k = 0; k < c.grad_accum; ++k) {
@@ -362,19 +313,14 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& c, const std::string&
       loss_sum += m.loss.item<double>();
       tokens += m.tokens;
     }
-    masters.gather_grads(loss_scale.scale);
     if (parallel) {
-      parallel->average_gradients(masters.masters());
       const std::vector<double> totals = parallel->sum({loss_sum, static_cast<double>(tokens)});
       loss_sum = totals[0] / parallel->world_size();
       tokens = static_cast<std::int64_t>(totals[1]);
     }
     const double max_norm = c.grad_clip > 0 ? c.grad_clip : std::numeric_limits<double>::infinity();
-    const double norm = c.grad_clip > 0 || loss_scale.dynamic ? torch::nn::utils::clip_grad_norm_(clipped, max_norm) : 0.0;
-    if (loss_scale.update(norm)) {
-      opt.step();
-      masters.copy_to_model();
-    }
+    const double norm = opt->finish_gradients(loss_scale.scale, max_norm, loss_scale.dynamic);
+    if (loss_scale.update(norm)) opt->step(lr);
     tokens_seen += tokens;
     const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
     const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -384,8 +330,9 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& c, const std::string&
     bool go_on = on_progress ? on_progress(p) : true;
     if (parallel) go_on = parallel->sum(go_on ? 0.0 : 1.0) == 0;  // one rank stopping stops all
     const bool last = step + 1 == c.steps;
-    if (writer && (last || !go_on || (c.save_every > 0 && (step + 1) % c.save_every == 0))) {
-      save_checkpoint(model, opt, masters, loss_scale, out_dir, tokenizer_file, run_key, step + 1, p.seconds, last, extra);
+    const bool save = last || !go_on || (c.save_every > 0 && (step + 1) % c.save_every == 0);
+    if (save && (writer || opt->sharded())) {
+      save_checkpoint(model, *opt, loss_scale, out_dir, tokenizer_file, run_key, step + 1, p.seconds, last, extra, parallel);
     }
     if (!go_on) break;
   }

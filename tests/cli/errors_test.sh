@@ -46,7 +46,7 @@ plan --recompute --lora-rank 16 --device-memory 20 --json | grep -q '"fits":fals
 "$steper" pretrain --plan --tokenizer "$fixtures/data/tokenizers/llama3" --dim 256 --layers 4 --heads 4 --seq-len 512 --json | grep -q '"total_gb"' \
   || fail "pretrain --plan"
 expect 2 "--data is required" -- "$steper" train --init "$work/l8b" --out "$work/o"
-expect 2 "not implemented yet" -- "$steper" train --init "$work/l8b" --data "$work/d.jsonl" --out "$work/o" --shard-optimizer
+expect 2 "WORLD_SIZE is 1" -- "$steper" train --init "$work/l8b" --data "$work/d.jsonl" --out "$work/o" --shard-optimizer
 expect 2 "no config.json\|cannot open" -- "$steper" train --plan --init "$work/none"
 
 printf '{"id": "q1", "question": "Q?", "answers": ["a"]}\n' > "$work/q.jsonl"
