@@ -216,10 +216,13 @@ std::vector<Case> cases() {
   // small vocabulary, so that the layers' activations (what recomputation
   // saves) outweigh the logits (which it does not touch), as at 8B scale.
   for (bool r : {false, true}) out.push_back(Case{r ? "2k recompute" : "2k plain", 512, 16, 8, 4, 4000, 2048, torch::kFloat32, r, 0});
-  // Two ranks: the optimizer state replicated, then sharded (ZeRO stage 2).
+  // Two ranks: the optimizer state replicated, then sharded (ZeRO stage 2),
+  // at each size.
   out.push_back(Case{"M 48M fp32 2 ranks", 512, 6, 8, 4, 24000, 1024, torch::kFloat32, false, 0, 2, false});
   out.push_back(Case{"M 48M fp32 2 sharded", 512, 6, 8, 4, 24000, 1024, torch::kFloat32, false, 0, 2, true});
   out.push_back(Case{"M 48M bf16 2 sharded", 512, 6, 8, 4, 24000, 1024, torch::kBFloat16, false, 0, 2, true});
+  out.push_back(Case{"S 14M fp32 2 sharded", 256, 4, 4, 2, 16000, 1024, torch::kFloat32, false, 0, 2, true});
+  out.push_back(Case{"L 123M fp32 2 sharded", 768, 10, 12, 4, 32000, 1024, torch::kFloat32, false, 0, 2, true});
   return out;
 }
 
