@@ -1,11 +1,12 @@
 // Operators, filters, tests, globals and methods with the meaning Python and
-// jinja2 give them. Strings are UTF-8; lengths, slices and strips count code
-// points as Python does.
+// jinja2 give them; Python's str methods are in jinja_strings.cc, tojson in
+// jinja_json.cc. Strings are UTF-8, counted in code points as Python does.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 #include "jinja_builtins.h"
+#include "jinja_strings.h"
 #include "unicode.h"
 
 namespace steper::text::jinja {
@@ -13,174 +14,20 @@ namespace {
 
 [[noreturn]] void fail(const std::string& what) { throw TemplateError(what); }
 
-// Python's str.isspace().
-bool py_space(char32_t c) { return is_space(c) || (c >= 0x1c && c <= 0x1f); }
-
-std::u32string to_u32(const std::string& s) {
-  Utf8Text t = decode_utf8(s);
-  return std::u32string(t.cps.begin(), t.cps.end());
-}
-std::string to_utf8(const std::u32string& s) {
-  std::string out;
-  for (char32_t c : s) append_utf8(out, c);
-  return out;
-}
+using py::capitalize;
+using py::lower;
+using py::split;
+using py::starts_or_ends;
+using py::strip;
+using py::title;
+using py::to_u32;
+using py::to_utf8;
+using py::upper;
 
 std::int64_t to_int(const Value& v, const char* what) {
   if (v.type == Value::Type::integer) return v.i;
   if (v.type == Value::Type::boolean) return v.b;
   fail(std::string(what) + " must be an integer, not " + type_name(v));
-}
-
-// Python's strip family: `chars` none means white space.
-std::string strip(const std::string& s, const Value& chars, bool left, bool right) {
-  std::u32string u = to_u32(s);
-  std::u32string set = chars.type == Value::Type::string ? to_u32(chars.s) : std::u32string();
-  bool ws = chars.type != Value::Type::string;
-  auto drop = [&](char32_t c) { return ws ? py_space(c) : set.find(c) != std::u32string::npos; };
-  std::size_t b = 0, e = u.size();
-  if (left) {
-    while (b < e && drop(u[b])) ++b;
-  }
-  if (right) {
-    while (e > b && drop(u[e - 1])) --e;
-  }
-  return to_utf8(u.substr(b, e - b));
-}
-
-}  // namespace
-
-std::string python_strip(const std::string& s, bool left, bool right) { return strip(s, Value::none(), left, right); }
-
-namespace {
-
-// Python's str.split(sep, maxsplit) and rsplit.
-List split(const std::string& s, const Value& sep, std::int64_t maxsplit, bool from_right) {
-  List out;
-  if (sep.type != Value::Type::string) {
-    std::u32string u = to_u32(s);
-    std::vector<std::u32string> words;
-    std::size_t i = 0;
-    if (!from_right) {
-      while (i < u.size()) {
-        while (i < u.size() && py_space(u[i])) ++i;
-        if (i >= u.size()) break;
-        if (maxsplit >= 0 && static_cast<std::int64_t>(words.size()) == maxsplit) {
-          std::size_t e = u.size();
-          while (e > i && py_space(u[e - 1])) --e;
-          words.push_back(u.substr(i, e - i));
-          break;
-        }
-        std::size_t j = i;
-        while (j < u.size() && !py_space(u[j])) ++j;
-        words.push_back(u.substr(i, j - i));
-        i = j;
-      }
-    } else {
-      std::size_t e = u.size();
-      std::vector<std::u32string> rev;
-      while (e > 0) {
-        while (e > 0 && py_space(u[e - 1])) --e;
-        if (e == 0) break;
-        if (maxsplit >= 0 && static_cast<std::int64_t>(rev.size()) == maxsplit) {
-          std::size_t b = 0;
-          while (b < e && py_space(u[b])) ++b;
-          rev.push_back(u.substr(b, e - b));
-          break;
-        }
-        std::size_t b = e;
-        while (b > 0 && !py_space(u[b - 1])) --b;
-        rev.push_back(u.substr(b, e - b));
-        e = b;
-      }
-      words.assign(rev.rbegin(), rev.rend());
-    }
-    for (const auto& w : words) out.push_back(Value::string(to_utf8(w)));
-    return out;
-  }
-  if (sep.s.empty()) fail("split(): empty separator");
-  std::vector<std::string> parts;
-  if (!from_right) {
-    std::size_t start = 0;
-    while (true) {
-      std::size_t at = s.find(sep.s, start);
-      if (at == std::string::npos || (maxsplit >= 0 && static_cast<std::int64_t>(parts.size()) == maxsplit)) {
-        parts.push_back(s.substr(start));
-        break;
-      }
-      parts.push_back(s.substr(start, at - start));
-      start = at + sep.s.size();
-    }
-  } else {
-    std::size_t end = s.size();
-    std::vector<std::string> rev;
-    while (true) {
-      std::size_t at = end >= sep.s.size() ? s.rfind(sep.s, end - sep.s.size()) : std::string::npos;
-      if (at == std::string::npos || (maxsplit >= 0 && static_cast<std::int64_t>(rev.size()) == maxsplit)) {
-        rev.push_back(s.substr(0, end));
-        break;
-      }
-      rev.push_back(s.substr(at + sep.s.size(), end - at - sep.s.size()));
-      end = at;
-    }
-    parts.assign(rev.rbegin(), rev.rend());
-  }
-  for (auto& p : parts) out.push_back(Value::string(std::move(p)));
-  return out;
-}
-
-std::string replace_all(const std::string& s, const std::string& from, const std::string& to, std::int64_t count) {
-  std::string out;
-  if (from.empty()) {
-    // Python inserts `to` between every character (and at both ends).
-    Utf8Text t = decode_utf8(s);
-    std::int64_t n = 0;
-    for (std::size_t k = 0; k <= t.cps.size(); ++k) {
-      if (count < 0 || n < count) {
-        out += to;
-        ++n;
-      }
-      if (k < t.cps.size()) out += s.substr(t.offsets[k], t.offsets[k + 1] - t.offsets[k]);
-    }
-    return out;
-  }
-  std::size_t start = 0;
-  std::int64_t n = 0;
-  while (count < 0 || n < count) {
-    std::size_t at = s.find(from, start);
-    if (at == std::string::npos) break;
-    out += s.substr(start, at - start) + to;
-    start = at + from.size();
-    ++n;
-  }
-  return out + s.substr(start);
-}
-
-std::string lower(const std::string& s) {
-  std::u32string out;
-  for (char32_t c : to_u32(s)) append_lower(out, c);
-  return to_utf8(out);
-}
-std::string upper(const std::string& s) { return upper_case(s); }
-// Python's: the first character in title case, the rest lowered.
-std::string capitalize(const std::string& s) {
-  const std::u32string cps = to_u32(s);
-  if (cps.empty()) return s;
-  std::u32string out;
-  append_title(out, cps[0]);
-  for (std::size_t i = 1; i < cps.size(); ++i) append_lower(out, cps[i]);
-  return to_utf8(out);
-}
-std::string title(const std::string& s) {
-  std::string out;
-  bool prev_letter = false;
-  for (char c : s) {
-    bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (letter) out += prev_letter ? static_cast<char>(c | 0x20) : static_cast<char>(c & ~0x20);
-    else out += c;
-    prev_letter = letter;
-  }
-  return out;
 }
 
 std::int64_t length(const Value& v) {
@@ -190,102 +37,6 @@ std::int64_t length(const Value& v) {
     case Value::Type::list: return static_cast<std::int64_t>(v.list->size());
     case Value::Type::dict: return static_cast<std::int64_t>(v.dict->size());
     default: fail(type_name(v) + " has no length");
-  }
-}
-
-bool starts_or_ends(const std::string& s, const Value& what, bool start) {
-  auto one = [&](const Value& p) {
-    if (p.type != Value::Type::string) fail(std::string(start ? "startswith" : "endswith") + "() takes a string or a tuple of strings");
-    if (p.s.size() > s.size()) return false;
-    return start ? s.compare(0, p.s.size(), p.s) == 0 : s.compare(s.size() - p.s.size(), p.s.size(), p.s) == 0;
-  };
-  if (what.type == Value::Type::list) {
-    for (const auto& p : *what.list) {
-      if (one(p)) return true;
-    }
-    return false;
-  }
-  return one(what);
-}
-
-void json_string(std::string& out, const std::string& s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
-
-void json_value(std::string& out, const Value& v, int indent, bool sort_keys, int depth) {
-  if (depth > 256) fail("tojson: nested deeper than 256 levels");
-  auto newline = [&](int d) {
-    if (indent < 0) return;
-    out += '\n';
-    out.append(static_cast<std::size_t>(indent * d), ' ');
-  };
-  const char* item_sep = indent < 0 ? ", " : ",";
-  switch (v.type) {
-    case Value::Type::undefined: fail("tojson: an undefined value");
-    case Value::Type::none: out += "null"; return;
-    case Value::Type::boolean: out += v.b ? "true" : "false"; return;
-    case Value::Type::integer: out += std::to_string(v.i); return;
-    case Value::Type::real:
-      if (std::isnan(v.d)) out += "NaN";
-      else if (std::isinf(v.d)) out += v.d > 0 ? "Infinity" : "-Infinity";
-      else out += repr(v);
-      return;
-    case Value::Type::string: json_string(out, v.s); return;
-    case Value::Type::list:
-      if (v.list->empty()) {
-        out += "[]";
-        return;
-      }
-      out += '[';
-      for (std::size_t k = 0; k < v.list->size(); ++k) {
-        if (k) out += item_sep;
-        newline(depth + 1);
-        json_value(out, (*v.list)[k], indent, sort_keys, depth + 1);
-      }
-      newline(depth);
-      out += ']';
-      return;
-    case Value::Type::dict: {
-      if (v.dict->empty()) {
-        out += "{}";
-        return;
-      }
-      std::vector<const std::pair<std::string, Value>*> items;
-      for (const auto& kv : *v.dict) items.push_back(&kv);
-      if (sort_keys) std::stable_sort(items.begin(), items.end(), [](auto* a, auto* b) { return a->first < b->first; });
-      out += '{';
-      for (std::size_t k = 0; k < items.size(); ++k) {
-        if (k) out += item_sep;
-        newline(depth + 1);
-        json_string(out, items[k]->first);
-        out += ": ";
-        json_value(out, items[k]->second, indent, sort_keys, depth + 1);
-      }
-      newline(depth);
-      out += '}';
-      return;
-    }
-    case Value::Type::function: fail("tojson: a function");
   }
 }
 
@@ -414,12 +165,6 @@ std::string html_escape(const std::string& s) {
 
 }  // namespace
 
-std::string python_json(const Value& v, int indent, bool sort_keys) {
-  std::string out;
-  json_value(out, v, indent, sort_keys, 0);
-  return out;
-}
-
 Value binary_op(const std::string& op, const Value& a, const Value& b, int) {
   if (op == "~") return Value::string(str(a) + str(b));
   if (a.is_number() && b.is_number()) return number_op(op, a, b);
@@ -541,7 +286,7 @@ Value apply_filter(const std::string& name, const Value& v, const Args& a) {
   }
   if (name == "replace") {
     Value count = a.get(2, "count", Value::none());
-    return Value::string(replace_all(str(v), str(a.get(0, "old")), str(a.get(1, "new")),
+    return Value::string(py::replace(str(v), str(a.get(0, "old")), str(a.get(1, "new")),
                                      count.type == Value::Type::none ? -1 : to_int(count, "replace's count")));
   }
   if (name == "int") {
@@ -730,7 +475,7 @@ Value call_method(const Value& obj, const std::string& name, const Args& a) {
   if (name == "capitalize") return Value::string(capitalize(s));
   if (name == "replace") {
     Value count = a.get(2, "count", Value::integer(-1));
-    return Value::string(replace_all(s, str(a.get(0, "old")), str(a.get(1, "new")), to_int(count, "replace's count")));
+    return Value::string(py::replace(s, str(a.get(0, "old")), str(a.get(1, "new")), to_int(count, "replace's count")));
   }
   if (name == "find" || name == "rfind" || name == "count") {
     Value sub = a.get(0, "sub");
@@ -776,7 +521,7 @@ Value call_method(const Value& obj, const std::string& name, const Args& a) {
   };
   if (name == "isdigit") return all([](char32_t c) { return c >= '0' && c <= '9'; });
   if (name == "isalpha") return all([](char32_t c) { return is_letter(c); });
-  if (name == "isspace") return all(py_space);
+  if (name == "isspace") return all(py::space);
   fail("unknown method '" + name + "'");
 }
 
