@@ -18,12 +18,14 @@ std::atomic<std::uint64_t> g_max_record_bytes{16u << 20};
 
 bool is_space(int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-std::string json_error_message(const json::parse_error& e) {
-  // nlohmann's message starts "[json.exception.parse_error.101] parse error at
-  // line 1, column 7: ..."; the line is ours to give, so keep the tail.
+// nlohmann's messages start "[json.exception.parse_error.101] parse error at
+// line 1, column 7: ..." (the line is ours to give, so the tail is kept) or,
+// for a number past double's range, "[json.exception.out_of_range.406]
+// number overflow parsing '1e9999'".
+std::string json_error_message(const json::exception& e) {
   std::string what = e.what();
-  auto colon = what.find(": ");
-  if (colon != std::string::npos) what = what.substr(colon + 2);
+  const auto cut = dynamic_cast<const json::parse_error*>(&e) ? what.find(": ") : what.find("] ");
+  if (cut != std::string::npos) what = what.substr(cut + 2);
   return "invalid JSON: " + what;
 }
 
@@ -207,7 +209,7 @@ bool JsonRecords::next(json& out) {
   ++record_index_;
   try {
     out = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw InputError(where() + ": " + json_error_message(e));
   }
   return true;

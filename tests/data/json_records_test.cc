@@ -139,6 +139,20 @@ TEST(JsonRecords, UnclosedArrayAndMissingCommaAreErrors) {
   }
 }
 
+// A number past double's range is valid JSON syntax that nlohmann refuses
+// with out_of_range, not parse_error: it escaped as an uncaught exception
+// (found by json_records_fuzz) and must be an InputError naming the line.
+TEST(JsonRecords, ANumberPastDoublesRangeIsAnErrorNamingTheLine) {
+  TempDir dir;
+  write_file(dir / "n.jsonl", "{\"a\": 1}\n{\"a\": 7e7777}\n");
+  try {
+    read_all(dir / "n.jsonl");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("n.jsonl:2: invalid JSON: number overflow"), std::string::npos) << e.what();
+  }
+}
+
 TEST(JsonRecords, MissingFileAndDirectoryAreInputErrors) {
   TempDir dir;
   EXPECT_THROW(JsonRecords(dir / "nope.jsonl"), InputError);
