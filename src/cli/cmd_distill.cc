@@ -131,7 +131,7 @@ void add_train_command(CLI::App& app, const Global& global) {
     const bool writer = !parallel || parallel->rank() == 0;
     std::unique_ptr<io::OutputLock> lock = writer ? std::make_unique<io::OutputLock>(a->out) : nullptr;
     if (a->overwrite && writer) std::filesystem::remove_all(a->out);
-    if (parallel) parallel->sum(0);  // the others wait until rank 0 has cleared --out
+    if (parallel) parallel->barrier();  // the others wait until rank 0 has cleared --out
     if (const std::int64_t from = train::saved_step(a->out); from > 0 && writer && !global.quiet) {
       std::fprintf(stderr, "distill: resuming from step %lld (the checkpoint in %s)\n", static_cast<long long>(from), a->out.c_str());
     }

@@ -55,7 +55,7 @@ void run_pretrain(PretrainArgs& a, const Global& g) {
   const int rank = parallel ? parallel->rank() : 0;
   std::unique_ptr<io::OutputLock> lock = rank == 0 ? std::make_unique<io::OutputLock>(a.out) : nullptr;
   if (a.overwrite && rank == 0) std::filesystem::remove_all(a.out);
-  if (parallel) parallel->sum(0);  // the others wait until rank 0 has cleared --out
+  if (parallel) parallel->barrier();  // the others wait until rank 0 has cleared --out
   // The data's canonical path: the same run named by another path is the same run.
   o.run_key = std::to_string(std::filesystem::file_size(a.data)) + ":" + std::filesystem::weakly_canonical(a.data).string();
 

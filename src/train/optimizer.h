@@ -60,6 +60,7 @@ std::unique_ptr<StepOptimizer> replicated_adamw(const SteppedTensors& stepped, c
 // moments and of the averaged gradients. Gradients are reduce-scattered,
 // the updated shards all-gathered into every rank's model. The arithmetic
 // is AdamW's, element for element, so the steps are the replicated run's.
-std::unique_ptr<StepOptimizer> sharded_adamw(const SteppedTensors& stepped, const TrainConfig& config, DataParallel* parallel);
+// Only with a data-parallel group: one process has nothing to shard.
+std::unique_ptr<StepOptimizer> sharded_adamw(const SteppedTensors& stepped, const TrainConfig& config, DataParallel& parallel);
 
 }  // namespace steper::train

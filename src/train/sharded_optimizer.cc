@@ -24,9 +24,8 @@ constexpr std::int64_t kBucket = std::int64_t{1} << 22;
 
 class ShardedAdamW : public StepOptimizer {
  public:
-  ShardedAdamW(const SteppedTensors& s, const TrainConfig& c, DataParallel* parallel)
-      : tensors_(s.tensors), config_(c), parallel_(parallel),
-        rank_(parallel ? parallel->rank() : 0), world_(parallel ? parallel->world_size() : 1) {
+  ShardedAdamW(const SteppedTensors& s, const TrainConfig& c, DataParallel& parallel)
+      : tensors_(s.tensors), config_(c), parallel_(parallel), rank_(parallel.rank()), world_(parallel.world_size()) {
     std::int64_t offset = 0;
     for (const auto& t : tensors_) {
       if (!t.is_contiguous()) throw InputError("sharded optimizer: a trained tensor is not contiguous");
@@ -76,9 +75,7 @@ class ShardedAdamW : public StepOptimizer {
         if (scale != 1) in.div_(scale);
         inputs.push_back(in);
       }
-      torch::Tensor out = grad_.narrow(0, k, n);
-      if (parallel_) parallel_->reduce_scatter(inputs, out);
-      else out.copy_(inputs[0]);
+      parallel_.reduce_scatter(inputs, grad_.narrow(0, k, n));
     }
     if (world_ > 1) grad_.div_(world_);
     zero_grad();  // the model's gradients are in the shards now
@@ -88,7 +85,7 @@ class ShardedAdamW : public StepOptimizer {
     // starts it.
     const torch::Tensor model_part = grad_.narrow(0, 0, groups_[0].length + groups_[1].length);
     const double local = model_part.numel() > 0 ? model_part.norm().item<double>() : 0.0;
-    const double norm = std::sqrt(parallel_ ? parallel_->sum(local * local) : local * local);
+    const double norm = std::sqrt(parallel_.sum(local * local));
     const double coef = max_norm / (norm + 1e-6);
     if (coef < 1) model_part.mul_(coef);
     return norm;
@@ -176,8 +173,7 @@ class ShardedAdamW : public StepOptimizer {
       torch::Tensor all = torch::empty({world_, n}, master_.options());
       std::vector<torch::Tensor> outputs;
       for (int r = 0; r < world_; ++r) outputs.push_back(all[r]);
-      if (parallel_) parallel_->all_gather(master_.narrow(0, k, n).contiguous(), outputs);
-      else outputs[0].copy_(master_.narrow(0, k, n));
+      parallel_.all_gather(master_.narrow(0, k, n), outputs);
       for (int r = 0; r < world_; ++r) {
         const std::int64_t lo = r * shard_ + k;
         for_each_piece(lo, lo + n, [&](torch::Tensor part, const torch::Tensor&, std::int64_t at) {
@@ -190,7 +186,7 @@ class ShardedAdamW : public StepOptimizer {
   std::vector<torch::Tensor> tensors_;
   std::vector<std::int64_t> offsets_;  // where each tensor starts in the flat vector; then its length
   TrainConfig config_;
-  DataParallel* parallel_;
+  DataParallel& parallel_;
   int rank_, world_;
   std::int64_t shard_ = 0;
   Range groups_[3];  // decayed, undecayed, extra: their parts of this shard
@@ -201,7 +197,7 @@ class ShardedAdamW : public StepOptimizer {
 
 }  // namespace
 
-std::unique_ptr<StepOptimizer> sharded_adamw(const SteppedTensors& stepped, const TrainConfig& config, DataParallel* parallel) {
+std::unique_ptr<StepOptimizer> sharded_adamw(const SteppedTensors& stepped, const TrainConfig& config, DataParallel& parallel) {
   return std::make_unique<ShardedAdamW>(stepped, config, parallel);
 }
 

@@ -157,10 +157,10 @@ void save_checkpoint(CausalLM& model, StepOptimizer& opt, const LossScale& loss_
     fs::remove_all(staging);
     fs::create_directories(staging + "/" + kStateDir);
   }
-  if (opt.sharded()) {
-    if (parallel) parallel->barrier();
+  if (opt.sharded()) {  // which only runs with a group (train_loop refuses it without)
+    parallel->barrier();
     opt.save(staging + "/" + kStateDir, op);
-    if (parallel) parallel->barrier();
+    parallel->barrier();
     if (!writer) return;
   }
   const bool lora = has_lora(model);
@@ -286,7 +286,7 @@ TrainResult train_loop(CausalLM& model, const TrainConfig& c, const std::string&
   if (has_extra) stepped.insert(stepped.end(), extra->params.begin(), extra->params.end());
   SteppedTensors st{stepped, decay.size(), trainable.size(), has_extra ? extra->lr : 0.0};
   if (c.shard_optimizer && !parallel) throw InputError("a sharded optimizer needs data parallelism (WORLD_SIZE above 1)");
-  std::unique_ptr<StepOptimizer> opt = c.shard_optimizer ? sharded_adamw(st, c, parallel) : replicated_adamw(st, c, parallel);
+  std::unique_ptr<StepOptimizer> opt = c.shard_optimizer ? sharded_adamw(st, c, *parallel) : replicated_adamw(st, c, parallel);
   if (resume) {
     const std::string saved_layout = state.value("optimizer", "replicated");
     if (saved_layout != opt->layout()) {
