@@ -35,12 +35,19 @@ namespace steper::pipeline {
 
 struct ModelSpec {
   // An existing model folder (Hugging Face layout) to start from instead
-  // of pretraining one; its tokenizer is then used. Default: "" (pretrain)
+  // of pretraining one; its tokenizer is then used. Default: "" (pretrain).
+  // For the student, "teacher" (kStudentFromTeacher) starts all students
+  // from the teacher's own checkpoint after pretraining and reading, before
+  // its SFT on gold chains: one pretraining and one reading stage fewer,
+  // and no initialisation of the student's own to be lucky or unlucky
+  // with. A folder named teacher is "./teacher".
   std::string init;
   int dim = 64, layers = 2, heads = 4, kv_heads = 2;
   int ffn = 0;  // 0: 8/3 x dim rounded up to 32
   std::int64_t pretrain_steps = 200;
 };
+
+inline constexpr const char* kStudentFromTeacher = "teacher";
 
 struct TrainSpec {
   double epochs = 2;

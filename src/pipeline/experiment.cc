@@ -213,15 +213,17 @@ ExperimentResult Experiment::run() {
   index_stage();
   tokenizer_stage();
 
-  const std::string teacher_pre = pretrain_stage("teacher", c_.teacher);
-  const std::string student_pre = pretrain_stage("student", c_.student);
   const bool reading = c_.reading.epochs > 0;
+  const bool shared = c_.student.init == kStudentFromTeacher;
+  const std::string teacher_pre = pretrain_stage("teacher", c_.teacher);
+  const std::string student_pre = shared ? teacher_pre : pretrain_stage("student", c_.student);
   const std::string teacher_read = reading_stage("teacher", teacher_pre);
   teacher_start_stage_ = reading ? "train-read-teacher" : "pretrain-teacher";
-  const std::string student_start = reading_stage("student", student_pre);
+  const std::string student_start = shared ? teacher_read : reading_stage("student", student_pre);
   const std::string teacher = teacher_sft_stage(teacher_read);
   const std::string teacher_stage = c_.teacher_sft.epochs > 0 ? "train-teacher" : teacher_start_stage_;
-  const std::string student_stage = reading ? "train-read-student" : "pretrain-student";
+  const std::string student_stage = shared ? teacher_start_stage_ : reading ? "train-read-student" : "pretrain-student";
+  if (shared) say("student: the teacher's checkpoint before its SFT (" + student_start + ")");
 
   // The teacher's traces over the distill split, cut three ways.
   const std::string distill_questions = questions_stage("distill", distill_, c_.distill_questions);

@@ -229,7 +229,7 @@ TEST(ExperimentConfig, JsonRoundTripAndStrictFields) {
   EXPECT_NE(message(json{{"k", 1e20}}).find("my.json.k: expected an integer"), std::string::npos);
   EXPECT_NE(message(json{{"seq_len", 1LL << 40}}).find("in range"), std::string::npos);
   EXPECT_NE(message(json{{"keep", "most"}}).find("my.json.keep"), std::string::npos);
-  EXPECT_NE(message(json{{"student", {{"heads", 5}}}}).find("my.json.student"), std::string::npos);  // 96 does not divide by 5
+  EXPECT_NE(message(json{{"student", {{"init", ""}, {"dim", 96}, {"heads", 5}}}}).find("my.json.student"), std::string::npos);  // 96 does not divide by 5
   EXPECT_THROW(preset("huge"), InputError);
 }
 
