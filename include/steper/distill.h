@@ -144,6 +144,10 @@ struct TrainOptions {
   double holdout = 0.05;    // share of samples held out for evaluation. Default: 0.05
   std::int64_t eval_every = 100;  // steps between held-out evaluations (0: never). Default: 100
   double epochs = 0;        // > 0: overrides train.steps
+  // Each batch runs as groups of rows of similar length, each padded only to
+  // its own longest row: the same loss and gradients as the batch padded
+  // whole, with fewer padded tokens. Default: on
+  bool group_by_length = true;
   model::LoraConfig lora;   // rank > 0: train adapters only, merged into the weights at the end
   // Data parallel: each rank takes its `batch` of every global batch of
   // batch x world size samples; rank 0 evaluates and writes. Default: none

@@ -10,6 +10,7 @@
 #include <limits>
 #include <optional>
 
+#include "length_groups.h"
 #include "steper/distill.h"
 #include "steper/io.h"
 
@@ -32,26 +33,21 @@ struct LossSums {
   double all_tokens = 0;
 };
 
-LossSums loss_sums(model::CausalLM& net, const std::vector<const Tokenized*>& batch, torch::Device device) {
-  const auto B = static_cast<std::int64_t>(batch.size());
+// Per-row target-token loss sums of `rows` of `batch`, padded to the longest.
+torch::Tensor row_losses(model::CausalLM& net, const std::vector<const Tokenized*>& batch, const std::vector<std::size_t>& rows,
+                         torch::Device device) {
+  const auto B = static_cast<std::int64_t>(rows.size());
   std::int64_t L = 0;
-  for (const auto* t : batch) L = std::max<std::int64_t>(L, static_cast<std::int64_t>(t->ids.size()));
+  for (std::size_t r : rows) L = std::max<std::int64_t>(L, static_cast<std::int64_t>(batch[r]->ids.size()));
   torch::Tensor ids = torch::zeros({B, L}, torch::kLong);
   std::vector<std::int64_t> where, row;  // flat positions in [B, L - 1] that predict a target, and their rows
-  LossSums out;
-  out.stage.resize(kStageCount);
-  out.stage_tokens.assign(kStageCount, 0.0);
-  std::vector<std::vector<std::int64_t>> rows_of(kStageCount);
   for (std::int64_t b = 0; b < B; ++b) {
-    const Tokenized& t = *batch[static_cast<std::size_t>(b)];
+    const Tokenized& t = *batch[rows[static_cast<std::size_t>(b)]];
     auto* dst = ids[b].data_ptr<std::int64_t>();
     for (std::size_t i = 0; i < t.ids.size(); ++i) dst[i] = t.ids[i];
     // Position i predicts token i + 1: the targets are tokens prompt .. end.
     const auto targets = static_cast<std::int64_t>(t.ids.size()) - t.prompt;
     for (std::int64_t i = t.prompt - 1; i < t.prompt - 1 + targets; ++i) where.push_back(b * (L - 1) + i), row.push_back(b);
-    rows_of[static_cast<std::size_t>(t.stage)].push_back(b);
-    out.stage_tokens[static_cast<std::size_t>(t.stage)] += static_cast<double>(targets);
-    out.all_tokens += static_cast<double>(targets);
   }
   // Logits only where a target is predicted: the prompt's positions carry no
   // loss, and at a real vocabulary the [B, L, V] logits of every position
@@ -63,7 +59,44 @@ LossSums loss_sums(model::CausalLM& net, const std::vector<const Tokenized*>& ba
   torch::Tensor tok_loss = torch::nn::functional::cross_entropy(
       net->logits(picked).to(torch::kFloat32), ids.narrow(1, 1, L - 1).reshape({-1}).index_select(0, at),
       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));  // [N]
-  torch::Tensor per_row = torch::zeros({B}, tok_loss.options()).index_add(0, row_of, tok_loss);  // [B]
+  return torch::zeros({B}, tok_loss.options()).index_add(0, row_of, tok_loss);  // [B]
+}
+
+LossSums loss_sums(model::CausalLM& net, const std::vector<const Tokenized*>& batch, torch::Device device, std::int64_t overhead) {
+  const auto B = static_cast<std::int64_t>(batch.size());
+  LossSums out;
+  out.stage.resize(kStageCount);
+  out.stage_tokens.assign(kStageCount, 0.0);
+  std::vector<std::vector<std::int64_t>> rows_of(kStageCount);
+  for (std::int64_t b = 0; b < B; ++b) {
+    const Tokenized& t = *batch[static_cast<std::size_t>(b)];
+    const auto targets = static_cast<double>(t.ids.size()) - t.prompt;
+    rows_of[static_cast<std::size_t>(t.stage)].push_back(b);
+    out.stage_tokens[static_cast<std::size_t>(t.stage)] += targets;
+    out.all_tokens += targets;
+  }
+  std::vector<torch::Tensor> parts;
+  std::vector<std::int64_t> position(static_cast<std::size_t>(B));  // row b's place in the concatenated parts
+  std::int64_t next = 0;
+  // Each group padded to its own longest row: a step-wise batch ranges from
+  // one short step to a whole chain (a third of a batch padded whole was
+  // padding). The loss and its gradient are the whole batch's, since right
+  // padding never reaches a target. A negative overhead: the batch padded
+  // whole, in its order.
+  std::vector<std::int64_t> lengths;
+  for (const auto* t : batch) lengths.push_back(static_cast<std::int64_t>(t->ids.size()));
+  std::vector<std::vector<std::size_t>> groups;
+  if (overhead >= 0) {
+    groups = detail::length_groups(lengths, overhead);
+  } else {
+    groups.emplace_back(batch.size());
+    for (std::size_t b = 0; b < batch.size(); ++b) groups[0][b] = b;
+  }
+  for (const auto& group : groups) {
+    parts.push_back(row_losses(net, batch, group, device));
+    for (std::size_t r : group) position[r] = next++;
+  }
+  const torch::Tensor per_row = (parts.size() == 1 ? parts[0] : torch::cat(parts)).index_select(0, torch::tensor(position, torch::kLong).to(device));
   out.all = per_row.sum();
   for (std::size_t j = 0; j < kStageCount; ++j) {
     if (rows_of[j].empty()) continue;
@@ -224,6 +257,11 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
     }
     return b;
   };
+  // A forward's fixed cost in tokens, for length_groups: about 64 on CPU
+  // (bench/distill_bench); on a GPU, where a padded token costs far less
+  // than a kernel launch, groups are formed only for large differences (a
+  // guess: not measured on one). Off (-1): the batch padded whole.
+  const std::int64_t overhead = !o.group_by_length ? -1 : device.is_cuda() ? 2048 : 64;
   std::vector<double> last(3, std::nan(""));
   // Each mean is over the target tokens of the whole (global) batch. With
   // data parallelism a rank sees part of it, so it divides its sums by the
@@ -232,7 +270,7 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
   // process would take on the global batch. A stage present elsewhere but not
   // here still adds its log-variance term (with a zero loss), as it would there.
   auto micro = [&](std::int64_t step, int k) {
-    LossSums s = loss_sums(m.model, batch_of(step * tc.grad_accum + k), device);
+    LossSums s = loss_sums(m.model, batch_of(step * tc.grad_accum + k), device, overhead);
     std::vector<double> totals{s.stage_tokens[0], s.stage_tokens[1], s.stage_tokens[2], s.all_tokens};
     for (const auto& t : s.stage) totals.push_back(t.defined() ? t.item<double>() : 0.0);  // for the log only
     if (o.parallel) totals = o.parallel->sum(std::move(totals));
@@ -255,7 +293,7 @@ TrainReport train(const std::string& samples_path, const std::string& init_dir, 
     for (std::size_t i = 0; i < held.size(); i += static_cast<std::size_t>(tc.batch_size)) {
       std::vector<const Tokenized*> b;
       for (std::size_t k = i; k < std::min(held.size(), i + static_cast<std::size_t>(tc.batch_size)); ++k) b.push_back(&held[k]);
-      LossSums s = loss_sums(m.model, b, device);
+      LossSums s = loss_sums(m.model, b, device, overhead);
       sum += s.all.item<double>();
       count += s.all_tokens;
     }

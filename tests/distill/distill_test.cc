@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "length_groups.h"
 #include "metrics_column.h"
 #include "steper/distill.h"
 #include "tiny_world.h"
@@ -174,6 +175,54 @@ TEST(StageWeights, FloorShiftsTheFocusToTheHarderStages) {
   EXPECT_NEAR(l[0].grad().item<double>() + l[2].grad().item<double>(), 1.0, 1e-6);  // normalised over the stages present
   EXPECT_NEAR(l[0].grad().item<double>() / l[2].grad().item<double>(), w[0] / w[2], 1e-6);
   EXPECT_THROW(StageWeights(Weighting::floor, 0), InputError);
+}
+
+TEST(LengthGroups, CutsWherePaddingCostsMoreThanAGroup) {
+  using detail::length_groups;
+  using Groups = std::vector<std::vector<std::size_t>>;
+  // Longest first; no overhead: every distinct length alone.
+  EXPECT_EQ(length_groups({10, 300, 12, 290}, 0), (Groups{{1}, {3}, {2}, {0}}));
+  // A group costs 50 tokens: 300 and 290 together (10 padded), 12 and 10
+  // together (2 padded); padding 290 short rows' worth is dearer.
+  EXPECT_EQ(length_groups({10, 300, 12, 290}, 50), (Groups{{1, 3}, {2, 0}}));
+  // A huge overhead: one group, the batch padded whole (equal lengths keep
+  // their order).
+  EXPECT_EQ(length_groups({7, 7, 7}, std::int64_t{1} << 40), (Groups{{0, 1, 2}}));
+  EXPECT_EQ(length_groups({10, 300, 12, 290}, std::int64_t{1} << 40), (Groups{{1, 3, 2, 0}}));
+  EXPECT_TRUE(length_groups({}, 64).empty());
+}
+
+// Batches run in length groups give the losses (and so the steps) of the
+// same batches padded whole.
+TEST(Train, LengthGroupsTrainAsTheBatchPaddedWhole) {
+  const auto& w = testing::shared_tiny_world();
+  testing::TempDir dir;
+  StepwiseOptions so;
+  so.keep = "all";
+  build_stepwise(w.dir + "/world/gold_traces.jsonl", w.train, w.corpus, dir / "s.jsonl", so);
+  TrainOptions o;
+  o.train.steps = 4;
+  o.train.batch_size = 8;
+  o.train.lr = 1e-3;
+  o.train.warmup_steps = 1;
+  o.train.save_every = 0;
+  o.eval_every = 2;
+  for (bool grouped : {true, false}) {
+    o.group_by_length = grouped;
+    train(dir / "s.jsonl", w.model, dir / (grouped ? "grouped" : "whole"), o, nullptr);
+  }
+  for (const char* column : {"loss", "loss_init", "loss_aggregate", "eval_loss"}) {
+    const auto a = testing::metrics_column(dir / "grouped/metrics.jsonl", column), b = testing::metrics_column(dir / "whole/metrics.jsonl", column);
+    ASSERT_EQ(a.size(), b.size()) << column;
+    ASSERT_FALSE(a.empty()) << column;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (std::isnan(b[i])) {  // a stage absent from the batch, or a step without evaluation
+        EXPECT_TRUE(std::isnan(a[i])) << column << " " << i;
+        continue;
+      }
+      EXPECT_NEAR(a[i], b[i], 1e-4 * std::abs(b[i])) << column << " " << i;
+    }
+  }
 }
 
 TEST(Train, ResumeReproducesTheUninterruptedRunWithItsWeights) {

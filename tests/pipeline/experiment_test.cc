@@ -207,6 +207,30 @@ TEST(Experiment, MicroEndToEndThenRerunAndResume) {
   EXPECT_FALSE(other.count("run-student-test"));
 }
 
+// student.init "teacher": the students start from the teacher's checkpoint
+// after reading, before its SFT; the student is neither pretrained nor
+// taught to read on its own.
+TEST(Experiment, StudentFromTeacherStartsAtTheTeachersReader) {
+  TempDir dir;
+  const std::string out = dir / "exp";
+  ExperimentConfig c = preset("micro");
+  c.student.init = kStudentFromTeacher;
+  ExperimentResult r;
+  const std::set<std::string> ran = run_recording(c, out, &r);
+  EXPECT_TRUE(ran.count("pretrain-teacher"));
+  EXPECT_TRUE(ran.count("train-read-teacher"));
+  EXPECT_FALSE(ran.count("pretrain-student"));
+  EXPECT_FALSE(ran.count("train-read-student"));
+  EXPECT_TRUE(ran.count("train-steper_difficulty"));
+  EXPECT_FALSE(std::filesystem::exists(out + "/student"));
+  const json& methods_json = r.metrics["methods"];
+  EXPECT_EQ(methods_json[1]["model"], out + "/teacher/reader");
+  EXPECT_EQ(methods_json[1]["parameters"], methods_json[0]["parameters"]);
+  for (std::size_t i = 2; i < methods_json.size(); ++i) EXPECT_EQ(methods_json[i]["parameters"], methods_json[0]["parameters"]);
+  // A rerun does nothing: the student's stage is the teacher's reading.
+  EXPECT_TRUE(run_recording(c, out).empty());
+}
+
 TEST(ExperimentConfig, JsonRoundTripAndStrictFields) {
   const ExperimentConfig c = preset("small");
   EXPECT_EQ(to_json(config_from_json(to_json(c), preset("tiny"))), to_json(c));
