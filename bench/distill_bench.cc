@@ -1,11 +1,14 @@
 // Distillation training: tokens/s of a small student on step-wise samples
 // from the world's gold chains; the cost of the difficulty-aware weights
-// against one plain loss (target: under 2% of step time), measured in turns
-// in the same run; and `steper train` as one process against two Gloo ranks
+// against one plain loss (target: under 2% of step time) and batches in
+// length groups against batches padded whole, measured in turns in the
+// same run; and `steper train` as one process against two Gloo ranks
 // of one thread each on the same global batch (started as torchrun starts
 // them). Usage: distill_bench [STEPS [DIM [LAYERS]]]
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <utility>
 
 #include "process.h"
 #include "steper/distill.h"
@@ -77,36 +80,47 @@ int main(int argc, char** argv) {
   distill::StepwiseOptions so;
   so.keep = "all";
   distill::build_stepwise(w.dir + "/world/gold_traces.jsonl", w.train, w.corpus, dir / "s.jsonl", so);
-  std::map<distill::Weighting, double> ms, tps;
-  const distill::Weighting order[] = {distill::Weighting::none, distill::Weighting::difficulty, distill::Weighting::none,
-                                      distill::Weighting::difficulty};
+  // One turn of `steps` steps: mean ms/step past the allocator's warm-up,
+  // and the run's target tokens/s.
   int run = 0;
-  for (distill::Weighting wt : order) {
+  auto turn = [&](distill::Weighting wt, bool grouped) {
     distill::TrainOptions o;
     o.train.steps = steps;
     o.train.batch_size = 8;
     o.train.save_every = 0;
     o.eval_every = 0;
     o.weighting = wt;
+    o.group_by_length = grouped;
     double sum_ms = 0, last_tps = 0;
     int counted = 0;
     distill::train(dir / "s.jsonl", w.model, dir / ("out" + std::to_string(run++)), o, [&](const distill::DistillProgress& p) {
-      if (p.train.step > 3) {  // past warm-up of the allocator
+      if (p.train.step > 3) {
         sum_ms += p.train.ms_per_step;
         ++counted;
       }
       last_tps = p.train.tokens_per_second;
       return true;
     });
-    ms[wt] += sum_ms / counted / 2;  // mean of the two turns
-    tps[wt] += last_tps / 2;
+    return Timing{sum_ms / counted, last_tps};
+  };
+  // Each case twice, in turns, so that drift of the machine falls on both.
+  std::map<std::pair<distill::Weighting, bool>, Timing> mean;
+  const std::pair<distill::Weighting, bool> cases[] = {{distill::Weighting::none, true}, {distill::Weighting::difficulty, true},
+                                                       {distill::Weighting::difficulty, false}};
+  for (int repeat = 0; repeat < 2; ++repeat) {
+    for (const auto& c : cases) {
+      const Timing t = turn(c.first, c.second);
+      mean[c].ms_per_step += t.ms_per_step / 2;
+      mean[c].tokens_per_second += t.tokens_per_second / 2;
+    }
   }
+  const Timing none = mean[cases[0]], difficulty = mean[cases[1]], whole = mean[cases[2]];
   std::printf("student %d x %d layers, batch 8, %d steps per turn, two turns each\n", dim, layers, steps);
-  std::printf("one loss (none):      %.1f ms/step, %.0f target tokens/s\n", ms[distill::Weighting::none], tps[distill::Weighting::none]);
-  std::printf("difficulty weights:   %.1f ms/step, %.0f target tokens/s\n", ms[distill::Weighting::difficulty],
-              tps[distill::Weighting::difficulty]);
-  std::printf("weighting overhead:   %+.2f%% of step time (target < 2%%)\n",
-              100 * (ms[distill::Weighting::difficulty] / ms[distill::Weighting::none] - 1));
+  std::printf("one loss (none):      %.1f ms/step, %.0f target tokens/s\n", none.ms_per_step, none.tokens_per_second);
+  std::printf("difficulty weights:   %.1f ms/step, %.0f target tokens/s\n", difficulty.ms_per_step, difficulty.tokens_per_second);
+  std::printf("weighting overhead:   %+.2f%% of step time (target < 2%%)\n", 100 * (difficulty.ms_per_step / none.ms_per_step - 1));
+  std::printf("batches padded whole: %.1f ms/step; in length groups %.2fx faster\n", whole.ms_per_step,
+              whole.ms_per_step / difficulty.ms_per_step);
 
   // Data parallel: the same global batch of 16 and the same samples per step.
   const std::vector<std::string> one_thread{"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1"};
