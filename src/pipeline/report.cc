@@ -31,6 +31,16 @@ std::string interval(const data::json& c) {
   return buf;
 }
 
+// Rounded to whole seconds first: 359.7 s is 6m00s, not 5m60s.
+std::string human_seconds(const data::json& v) {
+  if (!v.is_number()) return "–";
+  const long long s = std::llround(v.get<double>());
+  char buf[32];
+  if (s < 60) std::snprintf(buf, sizeof buf, "%lld s", s);
+  else std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
+  return buf;
+}
+
 namespace {
 
 using data::json;
@@ -48,15 +58,6 @@ std::string human_params(std::int64_t n) {
   char buf[32];
   if (n >= 1000000) std::snprintf(buf, sizeof buf, "%.2fM", static_cast<double>(n) / 1e6);
   else std::snprintf(buf, sizeof buf, "%.0fk", static_cast<double>(n) / 1e3);
-  return buf;
-}
-
-std::string human_seconds(const json& v) {
-  if (!v.is_number()) return "–";
-  const double s = v.get<double>();
-  char buf[32];
-  if (s < 60) std::snprintf(buf, sizeof buf, "%.0f s", s);
-  else std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(s / 60), std::fmod(s, 60));
   return buf;
 }
 

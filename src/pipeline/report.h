@@ -41,6 +41,8 @@ std::string label_of(const data::json& metrics, const std::string& id);
 std::string pct(const data::json& v);
 // "+5.2 [+1.0, +9.4]": a comparison's difference and interval in points, "–" for none.
 std::string interval(const data::json& c);
+// Seconds as "42 s" or "6m05s", "–" for none.
+std::string human_seconds(const data::json& v);
 std::string comparisons_table(const data::json& metrics);
 std::string weight_shares_table(const data::json& metrics);
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "report.h"
 #include "steper/error.h"
 #include "steper/pipeline.h"
 #include "test_util.h"
@@ -23,6 +24,14 @@ std::string write_run(const std::filesystem::path& dir, const std::string& exper
   std::filesystem::create_directories(dir / "report");
   std::ofstream(dir / "report" / "metrics.json") << json{{"experiment", experiment}, {"seed", seed}, {"methods", {teacher, student}}}.dump();
   return dir.string();
+}
+
+TEST(ReportCells, SecondsRoundBeforeTheyAreSplit) {
+  EXPECT_EQ(human_seconds(data::json(359.73)), "6m00s");  // was "5m60s"
+  EXPECT_EQ(human_seconds(data::json(59.6)), "1m00s");    // was "60 s"
+  EXPECT_EQ(human_seconds(data::json(42.2)), "42 s");
+  EXPECT_EQ(human_seconds(data::json(3725.0)), "62m05s");
+  EXPECT_EQ(human_seconds(data::json()), "–");
 }
 
 TEST(SeedsTable, GivesEachMethodsMeanAndStandardDeviation) {
