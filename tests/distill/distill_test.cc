@@ -177,6 +177,13 @@ TEST(StageWeights, FloorShiftsTheFocusToTheHarderStages) {
   EXPECT_THROW(StageWeights(Weighting::floor, 0), InputError);
 }
 
+// Samples from the tiny world's gold chains (the teacher's ideal traces).
+StepwiseStats gold_samples(const testing::TinyWorld& w, const std::string& out) {
+  StepwiseOptions so;
+  so.keep = "all";
+  return build_stepwise(w.dir + "/world/gold_traces.jsonl", w.train, w.corpus, out, so);
+}
+
 TEST(LengthGroups, CutsWherePaddingCostsMoreThanAGroup) {
   using detail::length_groups;
   using Groups = std::vector<std::vector<std::size_t>>;
@@ -197,9 +204,7 @@ TEST(LengthGroups, CutsWherePaddingCostsMoreThanAGroup) {
 TEST(Train, LengthGroupsTrainAsTheBatchPaddedWhole) {
   const auto& w = testing::shared_tiny_world();
   testing::TempDir dir;
-  StepwiseOptions so;
-  so.keep = "all";
-  build_stepwise(w.dir + "/world/gold_traces.jsonl", w.train, w.corpus, dir / "s.jsonl", so);
+  gold_samples(w, dir / "s.jsonl");
   TrainOptions o;
   o.train.steps = 4;
   o.train.batch_size = 8;
@@ -228,10 +233,7 @@ TEST(Train, LengthGroupsTrainAsTheBatchPaddedWhole) {
 TEST(Train, ResumeReproducesTheUninterruptedRunWithItsWeights) {
   const auto& w = testing::shared_tiny_world();
   testing::TempDir dir;
-  // Samples from the gold chains (the teacher's ideal traces).
-  StepwiseOptions so;
-  so.keep = "all";
-  auto st = build_stepwise(w.dir + "/world/gold_traces.jsonl", w.train, w.corpus, dir / "s.jsonl", so);
+  auto st = gold_samples(w, dir / "s.jsonl");
   EXPECT_GT(st.samples["init"], 0u);
   EXPECT_GT(st.samples["aggregate"], 0u);
   TrainOptions o;
