@@ -80,8 +80,7 @@ int main(int argc, char** argv) {
   distill::StepwiseOptions so;
   so.keep = "all";
   distill::build_stepwise(w.dir + "/world/gold_traces.jsonl", w.train, w.corpus, dir / "s.jsonl", so);
-  // One turn of `steps` steps: mean ms/step past the allocator's warm-up,
-  // and the run's target tokens/s.
+  // One turn of `steps` steps in this process, timed as the processes below.
   int run = 0;
   auto turn = [&](distill::Weighting wt, bool grouped) {
     distill::TrainOptions o;
@@ -91,17 +90,9 @@ int main(int argc, char** argv) {
     o.eval_every = 0;
     o.weighting = wt;
     o.group_by_length = grouped;
-    double sum_ms = 0, last_tps = 0;
-    int counted = 0;
-    distill::train(dir / "s.jsonl", w.model, dir / ("out" + std::to_string(run++)), o, [&](const distill::DistillProgress& p) {
-      if (p.train.step > 3) {
-        sum_ms += p.train.ms_per_step;
-        ++counted;
-      }
-      last_tps = p.train.tokens_per_second;
-      return true;
-    });
-    return Timing{sum_ms / counted, last_tps};
+    const std::string out = dir / ("out" + std::to_string(run++));
+    distill::train(dir / "s.jsonl", w.model, out, o, nullptr);
+    return read_timing(out + "/metrics.jsonl");
   };
   // Each case twice, in turns, so that drift of the machine falls on both.
   std::map<std::pair<distill::Weighting, bool>, Timing> mean;
