@@ -88,7 +88,7 @@ void add_demo_command(CLI::App& app, const Global& global) {
       "the config and only what depends on the change reruns. --config FILE (JSON, any subset of the\n"
       "fields --print-config shows) adjusts a preset or points the pipeline at your own corpus,\n"
       "question splits and models.");
-  cmd->add_option("--preset", a->preset, "tiny (about 8 minutes on 2 cores), small (about 40), micro (a smoke test)")
+  cmd->add_option("--preset", a->preset, "tiny (8 to 10 minutes on 2 cores), small (about 40), micro (a smoke test)")
       ->check(CLI::IsMember(pipeline::preset_names()));
   cmd->add_option("--seed", a->seed, "Seed of the world, initialisation and data order (default: 1)")
       ->each([a](const std::string&) { a->seed_given = true; });
