@@ -134,7 +134,6 @@ json Experiment::distill_stage(const std::string& id, const std::string& dir, co
     o.train.weight_decay = 0;
     o.train.seed = c_.seed;
     o.train.save_every = 200;
-    o.eval_every = 100;  // a held-out pass costs about eight steps
     if (const std::int64_t from = train::saved_step(path(dir)); from > 0) say(stage + ": resuming from step " + std::to_string(from));
     const auto rep = distill::train(samples, init, path(dir), o, [&](const distill::DistillProgress& d) {
       char buf[160];
