@@ -95,11 +95,18 @@ struct ExperimentConfig {
   // Strategy (reasoning as query) at every run.
   int k = 4, max_steps = 5, max_passages = 15;
   std::size_t distill_questions = 0;  // of the distill split the teacher answers; 0: all
-  std::size_t eval_questions = 0;     // per dev/test split; 0: all
+  // Questions scored per split; 0: all. A config file's `eval_questions`
+  // sets both. Dev is only reported, so it may be smaller than test, whose
+  // size sets the figures' sampling error.
+  std::size_t dev_questions = 0, test_questions = 0;
   int in_flight = 32;              // questions decoded together
+  // Students trained side by side, each on one CPU thread (1: one at a time
+  // on all of LibTorch's threads). Not part of any stage's key: a speed
+  // setting, though a student's figures move in the last digits with it.
+  int parallel_students = 2;
 };
 
-// "tiny" (the README's first command, about 11 minutes on 2 cores), "small"
+// "tiny" (the README's first command, 8 to 10 minutes on 2 cores), "small"
 // (10,000 questions, under 40 minutes a seed) and "micro" (the CI's
 // end-to-end test). Throws InputError naming the presets for another name.
 ExperimentConfig preset(const std::string& name);

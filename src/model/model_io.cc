@@ -1,5 +1,6 @@
 // Checkpoint folders in Hugging Face layout, and runtime choices (device,
 // dtype) that stay options, never forks in the code.
+#include <dlfcn.h>
 #include <malloc.h>
 #include <sys/stat.h>
 
@@ -91,6 +92,32 @@ std::string blas_warning() {
     }
   }
   return {};
+}
+
+namespace {
+
+// OpenBLAS's thread count, looked up at run time: LibTorch reaches the BLAS
+// through libblas.so.3, which may be OpenBLAS or another.
+using BlasSetThreads = void (*)(int);
+using BlasGetThreads = int (*)();
+BlasSetThreads blas_set_threads() { return reinterpret_cast<BlasSetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")); }
+BlasGetThreads blas_get_threads() { return reinterpret_cast<BlasGetThreads>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads")); }
+
+}  // namespace
+
+CpuThreads::CpuThreads(int threads) : torch_(torch::get_num_threads()) {
+  torch::set_num_threads(threads);
+  const BlasGetThreads get = blas_get_threads();
+  const BlasSetThreads set = blas_set_threads();
+  if (get && set) {
+    blas_ = get();
+    set(threads);
+  }
+}
+
+CpuThreads::~CpuThreads() {
+  torch::set_num_threads(torch_);
+  if (auto set = blas_set_threads(); set && blas_ > 0) set(blas_);
 }
 
 namespace {

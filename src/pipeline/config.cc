@@ -29,11 +29,12 @@ class Fields {
   Fields(const json& j, std::string where) : j_(j), where_(std::move(where)) {
     if (!j.is_object()) throw InputError(where_ + ": expected a JSON object");
   }
+  // Returns whether the field was there.
   template <typename T>
-  void read(const char* name, T& value) {
+  bool read(const char* name, T& value) {
     known_.insert(name);
     auto it = j_.find(name);
-    if (it == j_.end()) return;
+    if (it == j_.end()) return false;
     const json& v = *it;
     auto wrong = [&](const std::string& want) { return InputError(where_ + "." + name + ": expected " + want + ", got " + v.dump()); };
     if constexpr (std::is_same_v<T, std::string>) {
@@ -59,6 +60,7 @@ class Fields {
         value = static_cast<T>(i);
       }
     }
+    return true;
   }
   const json* object(const char* name) {
     known_.insert(name);
@@ -134,7 +136,7 @@ ExperimentConfig preset(const std::string& name) {
     c.students.epochs = 4;  c.students.batch = 8;  c.students.lr = 3e-3;  c.students.warmup = 20;
     c.k = 2;
     c.max_passages = 8;
-    c.eval_questions = 100;
+    c.dev_questions = c.test_questions = 100;
   } else if (name == "small") {
     // 10,000 questions over a knowledge base made for 3,000 (4,928
     // passages). Copy drills and the reading stage as in tiny; passages per
@@ -158,7 +160,8 @@ ExperimentConfig preset(const std::string& name) {
     c.students.epochs = 5;  c.students.batch = 8;  c.students.lr = 3e-3;  c.students.warmup = 20;
     c.k = 2;
     c.max_passages = 8;
-    c.eval_questions = 1000;
+    c.dev_questions = 500;
+    c.test_questions = 1000;
   } else if (name == "micro") {  // the CI's end-to-end test: shape, not quality
     c.world_questions = 120;
     c.vocab_size = 400;
@@ -172,7 +175,7 @@ ExperimentConfig preset(const std::string& name) {
     c.max_steps = 3;
     c.keep = "all";  // its teacher is too weak to be right
     c.max_passages = 8;
-    c.eval_questions = 12;
+    c.dev_questions = c.test_questions = 12;
     c.distill_questions = 30;
   } else {
     std::string names;
@@ -213,8 +216,10 @@ json to_json(const ExperimentConfig& c) {
               {"max_steps", c.max_steps},
               {"max_passages", c.max_passages},
               {"distill_questions", c.distill_questions},
-              {"eval_questions", c.eval_questions},
-              {"in_flight", c.in_flight}};
+              {"dev_questions", c.dev_questions},
+              {"test_questions", c.test_questions},
+              {"in_flight", c.in_flight},
+              {"parallel_students", c.parallel_students}};
 }
 
 ExperimentConfig config_from_json(const json& j, const ExperimentConfig& base, const std::string& where) {
@@ -250,8 +255,12 @@ ExperimentConfig config_from_json(const json& j, const ExperimentConfig& base, c
   f.read("max_steps", c.max_steps);
   f.read("max_passages", c.max_passages);
   f.read("distill_questions", c.distill_questions);
-  f.read("eval_questions", c.eval_questions);
+  std::size_t both = 0;
+  if (f.read("eval_questions", both)) c.dev_questions = c.test_questions = both;
+  f.read("dev_questions", c.dev_questions);
+  f.read("test_questions", c.test_questions);
   f.read("in_flight", c.in_flight);
+  f.read("parallel_students", c.parallel_students);
   f.finish();
 
   if (!c.corpus.empty()) {
@@ -276,6 +285,7 @@ ExperimentConfig config_from_json(const json& j, const ExperimentConfig& base, c
   check_positive(c.max_steps, where + ".max_steps");
   check_positive(c.max_passages, where + ".max_passages");
   check_positive(c.in_flight, where + ".in_flight");
+  check_positive(c.parallel_students, where + ".parallel_students");
   for (const auto* m : {&c.teacher, &c.student}) {
     const std::string p = where + (m == &c.teacher ? ".teacher" : ".student");
     if (!m->init.empty()) continue;

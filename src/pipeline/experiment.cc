@@ -1,12 +1,16 @@
 // The stages of an experiment, in order; each is a call into the part that
 // does the work, wrapped in the StageBook so that reruns skip or resume it.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
+#include <thread>
 
 #include "report.h"
 #include "experiment.h"
@@ -204,6 +208,71 @@ std::string Experiment::run_stage(const std::string& name, const std::string& mo
   return path(out);
 }
 
+bool Experiment::progress(const std::string& stage, double fraction, const std::string& detail) {
+  std::lock_guard<std::mutex> lock(hooks_mutex_);
+  if (!hooks_.progress) return true;
+  auto it = std::find_if(running_.begin(), running_.end(), [&](const Running& r) { return r.stage == stage; });
+  if (it == running_.end() || running_.size() == 1) return hooks_.progress(Event{stage, fraction, detail});
+  it->fraction = fraction;
+  it->detail = detail;
+  // Named by all of them (so that a progress bar stays one bar), as far as
+  // the one furthest behind, with each one's figures.
+  Event e{"", 1.0, ""};
+  for (const Running& r : running_) {
+    e.stage += (e.stage.empty() ? "" : " + ") + r.stage;
+    e.detail += (e.detail.empty() ? "" : " | ") + r.detail;
+    e.fraction = std::min(e.fraction, r.fraction);
+  }
+  return hooks_.progress(e);
+}
+
+void Experiment::side_by_side(const std::vector<std::pair<std::string, std::function<void()>>>& jobs, int width) {
+  if (width <= 1 || jobs.size() <= 1) {
+    for (const auto& [stage, job] : jobs) job();
+    return;
+  }
+  // One thread each whether a job has a partner or not, so that its result
+  // does not depend on which jobs ran together (a resumed run pairs them
+  // differently).
+  model::CpuThreads one(1);
+  std::mutex m;
+  std::size_t next = 0;
+  std::exception_ptr first;
+  auto worker = [&] {
+    for (;;) {
+      std::size_t i;
+      {
+        std::lock_guard<std::mutex> lock(m);
+        if (next == jobs.size() || first) return;
+        i = next++;
+      }
+      {
+        std::lock_guard<std::mutex> lock(hooks_mutex_);
+        running_.push_back(Running{jobs[i].first, "", 0});
+      }
+      std::exception_ptr error;
+      try {
+        jobs[i].second();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      {
+        std::lock_guard<std::mutex> lock(hooks_mutex_);
+        running_.erase(std::find_if(running_.begin(), running_.end(), [&](const Running& r) { return r.stage == jobs[i].first; }));
+      }
+      if (error) {
+        std::lock_guard<std::mutex> lock(m);
+        if (!first) first = error;
+        return;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < width && static_cast<std::size_t>(t) < jobs.size(); ++t) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  if (first) std::rethrow_exception(first);
+}
+
 ExperimentResult Experiment::run() {
   const auto t0 = std::chrono::steady_clock::now();
   fs::create_directories(path("report"));
@@ -254,18 +323,26 @@ ExperimentResult Experiment::run() {
   }
 
   // The students, all from the same checkpoint, each for students.epochs
-  // passes over its own samples.
-  json training = json::object();
+  // passes over its own samples, parallel_students of them at a time.
   const std::vector<std::tuple<std::string, std::string, distill::Weighting>> students{
       {"answer", "answer", distill::Weighting::none},
       {"vanilla", "vanilla", distill::Weighting::none},
       {"steper_uniform", "steper", distill::Weighting::uniform},
       {"steper_difficulty", "steper", distill::Weighting::difficulty},
       {"steper_floor", "steper", distill::Weighting::floor}};
+  std::map<std::string, json> trained;
+  std::vector<std::pair<std::string, std::function<void()>>> jobs;
   for (const auto& [id, samples, w] : students) {
-    training[id] = distill_stage(id, "students/" + id, c_.students, path("samples/" + samples + ".jsonl"), w, student_start,
-                                 {"samples-" + samples, student_stage});
+    jobs.emplace_back("train-" + id, [&, id = id, samples = samples, w = w] {
+      json r = distill_stage(id, "students/" + id, c_.students, path("samples/" + samples + ".jsonl"), w, student_start,
+                             {"samples-" + samples, student_stage});
+      std::lock_guard<std::mutex> lock(hooks_mutex_);
+      trained[id] = std::move(r);
+    });
   }
+  side_by_side(jobs, c_.parallel_students);
+  json training = json::object();
+  for (const auto& [id, samples, w] : students) training[id] = trained.at(id);
   if (!teacher_training_.is_null()) training["teacher"] = teacher_training_;
 
   // Every model over dev and test.
@@ -278,7 +355,7 @@ ExperimentResult Experiment::run() {
   Scores scores;
   Report::ViewerInputs test_runs{"", {}, corpus_};
   for (const auto& [split, file] : {std::pair<std::string, std::string>{"dev", dev_}, {"test", test_}}) {
-    const std::string qfile = questions_stage(split, file, c_.eval_questions);
+    const std::string qfile = questions_stage(split, file, split == "dev" ? c_.dev_questions : c_.test_questions);
     const auto questions = data::read_questions(qfile);
     for (const auto& m : methods()) {
       const std::string traces_path = run_stage(m.id + "-" + split, model_dirs[m.id], qfile, {model_stage[m.id], "questions-" + split, "index"});

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,14 +48,18 @@ class Experiment {
   ExperimentResult run();
 
  private:
+  // Both may be called from the threads of side_by_side().
   void say(const std::string& line) {
+    std::lock_guard<std::mutex> lock(hooks_mutex_);
     log_->write_line(line);
     if (hooks_.log) hooks_.log(line);
   }
-  // Reports progress; throws Stopped when the hook asks to stop.
-  bool progress(const std::string& stage, double fraction, const std::string& detail) {
-    return !hooks_.progress || hooks_.progress(Event{stage, fraction, detail});
-  }
+  // Reports progress; returns false when the hook asks to stop. While
+  // stages run side by side, one event stands for all of them.
+  bool progress(const std::string& stage, double fraction, const std::string& detail);
+  // Runs the jobs, named by their stages, `width` at a time, each on one CPU
+  // thread when width > 1; once all have ended, rethrows the first error.
+  void side_by_side(const std::vector<std::pair<std::string, std::function<void()>>>& jobs, int width);
   [[noreturn]] void stopped(const std::string& stage) {
     say(stage + ": stopped; rerun the same command to resume");
     throw Stopped("stopped during " + stage + "; what was done is saved in " + out_ + "; rerun the same command to resume");
@@ -98,6 +103,12 @@ class Experiment {
   std::string teacher_start_stage_;  // the stage of the model the teacher's SFT starts from
   std::string tokenizer_;
   json teacher_training_;  // the teacher's SFT stage result, when it had one
+  std::mutex hooks_mutex_;   // guards log_, hooks_ and running_
+  struct Running {
+    std::string stage, detail;
+    double fraction = 0;
+  };
+  std::vector<Running> running_;  // the stages side_by_side() is running now
 };
 
 }  // namespace steper::pipeline::detail

@@ -47,14 +47,15 @@ json StageBook::run(const std::string& name, const json& inputs, const std::vect
   json what{{"inputs", inputs}, {"after", json::object()}};
   for (const auto& a : after) what["after"][a] = key(a);
   const std::string key = digest(what.dump());
-  keys_[name] = key;
   const std::string path = dir_ + "/stages/" + name + ".json";
   json state = read_state(path);
-  if (state.is_object() && state.value("key", "") == key && state.value("state", "") == "done") {
-    skipped_[name] = true;
-    return state.value("result", json());
+  const bool done = state.is_object() && state.value("key", "") == key && state.value("state", "") == "done";
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    keys_[name] = key;
+    skipped_[name] = done;
   }
-  skipped_[name] = false;
+  if (done) return state.value("result", json());
   if (!state.is_object() || state.value("key", "") != key) {
     for (const auto& o : outputs) fs::remove_all(dir_ + "/" + o);
   }
@@ -65,6 +66,7 @@ json StageBook::run(const std::string& name, const json& inputs, const std::vect
 }
 
 const std::string& StageBook::key(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mutex_);
   auto it = keys_.find(name);
   if (it == keys_.end()) throw std::logic_error("stage '" + name + "' has not run");
   return it->second;

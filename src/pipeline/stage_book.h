@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,8 @@ namespace steper::pipeline {
 // OUT/stages/NAME.json holds {"key": ..., "state": "started"|"done",
 // "result": ...}. The key is a digest of what the stage read: its config
 // fields and the keys of the stages before it, so a change anywhere
-// upstream reaches everything downstream.
+// upstream reaches everything downstream. Stages may run on several threads
+// at once.
 class StageBook {
  public:
   explicit StageBook(std::string out_dir);
@@ -29,13 +31,15 @@ class StageBook {
   // The key stage `name` ran with (after run()).
   const std::string& key(const std::string& name) const;
   bool skipped(const std::string& name) const {
+    std::lock_guard<std::mutex> lock(mutex_);
     auto it = skipped_.find(name);
     return it != skipped_.end() && it->second;
   }
 
  private:
   std::string dir_;
-  std::map<std::string, std::string> keys_;
+  mutable std::mutex mutex_;  // guards the maps; never held while a stage works
+  std::map<std::string, std::string> keys_;  // node-based: references stay valid
   std::map<std::string, bool> skipped_;
 };
 

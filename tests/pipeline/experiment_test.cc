@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "report.h"
@@ -29,14 +30,27 @@ std::size_t lines_of(const std::string& path, const std::function<void(const jso
   return n;
 }
 
+// The stages an event stands for: stages side by side report as one
+// event named "a + b".
+std::set<std::string> stages_of(const Event& e) {
+  std::set<std::string> names;
+  for (std::size_t at = 0;;) {
+    const std::size_t plus = e.stage.find(" + ", at);
+    names.insert(e.stage.substr(at, plus == std::string::npos ? std::string::npos : plus - at));
+    if (plus == std::string::npos) return names;
+    at = plus + 3;
+  }
+}
+
 // Runs the experiment, recording which stages reported progress.
 std::set<std::string> run_recording(const ExperimentConfig& c, const std::string& out, ExperimentResult* result = nullptr,
                                     const std::string& stop_at = "") {
   std::set<std::string> stages;
   Hooks hooks;
   hooks.progress = [&](const Event& e) {
-    stages.insert(e.stage);
-    return e.stage != stop_at;
+    const std::set<std::string> names = stages_of(e);
+    stages.insert(names.begin(), names.end());
+    return !names.count(stop_at);
   };
   ExperimentResult r = run_experiment(c, out, hooks);
   if (result) *result = r;
@@ -46,7 +60,8 @@ std::set<std::string> run_recording(const ExperimentConfig& c, const std::string
 TEST(Experiment, MicroEndToEndThenRerunAndResume) {
   TempDir dir;
   const std::string out = dir / "exp";
-  const ExperimentConfig c = preset("micro");
+  ExperimentConfig c = preset("micro");
+  c.dev_questions = 10;  // fewer than test's 12: each split keeps its own limit
   ASSERT_GT(c.reading.epochs, 0);
   ExperimentResult r;
   run_recording(c, out, &r);
@@ -56,13 +71,16 @@ TEST(Experiment, MicroEndToEndThenRerunAndResume) {
   const json metrics = json::parse(read_file(out + "/report/metrics.json"));
   EXPECT_EQ(metrics, r.metrics);
   ASSERT_EQ(metrics["methods"].size(), methods().size());
-  const std::size_t dev = data::read_questions(out + "/world/dev.jsonl").size();
+  const std::map<std::string, std::size_t> scored{
+      {"dev", std::min(data::read_questions(out + "/world/dev.jsonl").size(), c.dev_questions)},
+      {"test", std::min(data::read_questions(out + "/world/test.jsonl").size(), c.test_questions)}};
+  ASSERT_LT(scored.at("dev"), scored.at("test"));
   for (std::size_t i = 0; i < methods().size(); ++i) {
     const json& m = metrics["methods"][i];
     EXPECT_EQ(m["id"], methods()[i].id);
     EXPECT_GT(m["parameters"].get<std::int64_t>(), 0);
     for (const char* split : {"dev", "test"}) {
-      EXPECT_EQ(m[split]["overall"]["questions"].get<std::size_t>(), std::min<std::size_t>(dev, c.eval_questions)) << m["id"] << split;
+      EXPECT_EQ(m[split]["overall"]["questions"].get<std::size_t>(), scored.at(split)) << m["id"] << split;
       EXPECT_EQ(m[split]["overall"]["missing"], 0);
       EXPECT_FALSE(m[split]["by_hops"].empty());
     }
@@ -129,7 +147,7 @@ TEST(Experiment, MicroEndToEndThenRerunAndResume) {
   for (const auto& cmp : metrics["comparisons"]) {
     for (const char* split : {"dev", "test"}) {
       const json& x = cmp[split];
-      EXPECT_EQ(x["questions"].get<std::size_t>(), std::min<std::size_t>(dev, c.eval_questions)) << cmp;
+      EXPECT_EQ(x["questions"].get<std::size_t>(), scored.at(split)) << cmp;
       EXPECT_LE(x["low"].get<double>(), x["diff"].get<double>()) << cmp;
       EXPECT_GE(x["high"].get<double>(), x["diff"].get<double>()) << cmp;
       EXPECT_EQ(x["level"], 0.95);
@@ -161,15 +179,18 @@ TEST(Experiment, MicroEndToEndThenRerunAndResume) {
   EXPECT_EQ(again.table, r.table);
 
   // The students' learning rate changes: the teacher's work is kept, the
-  // students rerun; stopped in the second student, then resumed.
+  // students rerun; stopped in the second student (which trains beside the
+  // first), then resumed.
+  ASSERT_EQ(c.parallel_students, 2);
   ExperimentConfig changed = c;
   changed.students.lr *= 2;
   std::set<std::string> first;
   try {
     Hooks hooks;
     hooks.progress = [&](const Event& e) {
-      first.insert(e.stage);
-      return e.stage != "train-vanilla";
+      const std::set<std::string> names = stages_of(e);
+      first.insert(names.begin(), names.end());
+      return !names.count("train-vanilla");
     };
     run_experiment(changed, out, hooks);
     FAIL() << "not stopped";
@@ -178,8 +199,8 @@ TEST(Experiment, MicroEndToEndThenRerunAndResume) {
   }
   EXPECT_EQ(first, (std::set<std::string>{"train-answer", "train-vanilla"}));
   const std::set<std::string> rest = run_recording(changed, out);
-  EXPECT_FALSE(rest.count("train-answer"));
   EXPECT_TRUE(rest.count("train-vanilla"));
+  EXPECT_TRUE(rest.count("train-steper_floor"));
   EXPECT_TRUE(rest.count("run-steper_difficulty-test"));
   EXPECT_FALSE(rest.count("run-teacher-dev"));
   EXPECT_FALSE(rest.count("run-student-test"));
@@ -237,6 +258,10 @@ TEST(ExperimentConfig, JsonRoundTripAndStrictFields) {
   const ExperimentConfig partial = config_from_json(json{{"students", {{"lr", 0.5}}}}, c);
   EXPECT_EQ(partial.students.lr, 0.5);
   EXPECT_EQ(partial.students.epochs, c.students.epochs);
+  // eval_questions sets both splits; a split's own field wins.
+  const ExperimentConfig both = config_from_json(json{{"eval_questions", 7}, {"test_questions", 9}}, c);
+  EXPECT_EQ(both.dev_questions, 7u);
+  EXPECT_EQ(both.test_questions, 9u);
 
   auto message = [&](const json& j) {
     try {
