@@ -100,10 +100,11 @@ struct ExperimentConfig {
   // size sets the figures' sampling error.
   std::size_t dev_questions = 0, test_questions = 0;
   int in_flight = 32;              // questions decoded together
-  // Students trained side by side, each on one CPU thread (1: one at a time
-  // on all of LibTorch's threads). Not part of any stage's key: a speed
-  // setting, though a student's figures move in the last digits with it.
-  int parallel_students = 2;
+  // Students trained, and models run over dev and test, this many at a
+  // time, each on one CPU thread (1: one at a time on all of LibTorch's
+  // threads). Not part of any stage's key: a speed setting, though the
+  // thread count can move a figure in its last digits.
+  int parallel_jobs = 2;
 };
 
 // "tiny" (the README's first command, 8 to 10 minutes on 2 cores), "small"

@@ -219,7 +219,7 @@ json to_json(const ExperimentConfig& c) {
               {"dev_questions", c.dev_questions},
               {"test_questions", c.test_questions},
               {"in_flight", c.in_flight},
-              {"parallel_students", c.parallel_students}};
+              {"parallel_jobs", c.parallel_jobs}};
 }
 
 ExperimentConfig config_from_json(const json& j, const ExperimentConfig& base, const std::string& where) {
@@ -260,7 +260,7 @@ ExperimentConfig config_from_json(const json& j, const ExperimentConfig& base, c
   f.read("dev_questions", c.dev_questions);
   f.read("test_questions", c.test_questions);
   f.read("in_flight", c.in_flight);
-  f.read("parallel_students", c.parallel_students);
+  f.read("parallel_jobs", c.parallel_jobs);
   f.finish();
 
   if (!c.corpus.empty()) {
@@ -285,7 +285,7 @@ ExperimentConfig config_from_json(const json& j, const ExperimentConfig& base, c
   check_positive(c.max_steps, where + ".max_steps");
   check_positive(c.max_passages, where + ".max_passages");
   check_positive(c.in_flight, where + ".in_flight");
-  check_positive(c.parallel_students, where + ".parallel_students");
+  check_positive(c.parallel_jobs, where + ".parallel_jobs");
   for (const auto* m : {&c.teacher, &c.student}) {
     const std::string p = where + (m == &c.teacher ? ".teacher" : ".student");
     if (!m->init.empty()) continue;

@@ -323,7 +323,7 @@ ExperimentResult Experiment::run() {
   }
 
   // The students, all from the same checkpoint, each for students.epochs
-  // passes over its own samples, parallel_students of them at a time.
+  // passes over its own samples, parallel_jobs of them at a time.
   const std::vector<std::tuple<std::string, std::string, distill::Weighting>> students{
       {"answer", "answer", distill::Weighting::none},
       {"vanilla", "vanilla", distill::Weighting::none},
@@ -332,7 +332,9 @@ ExperimentResult Experiment::run() {
       {"steper_floor", "steper", distill::Weighting::floor}};
   std::map<std::string, json> trained;
   std::vector<std::pair<std::string, std::function<void()>>> jobs;
-  for (const auto& [id, samples, w] : students) {
+  // The step-wise students first: they have about three times the samples,
+  // and the short ones then fill in beside the last long one.
+  for (const auto& [id, samples, w] : std::vector(students.rbegin(), students.rend())) {
     jobs.emplace_back("train-" + id, [&, id = id, samples = samples, w = w] {
       json r = distill_stage(id, "students/" + id, c_.students, path("samples/" + samples + ".jsonl"), w, student_start,
                              {"samples-" + samples, student_stage});
@@ -340,7 +342,7 @@ ExperimentResult Experiment::run() {
       trained[id] = std::move(r);
     });
   }
-  side_by_side(jobs, c_.parallel_students);
+  side_by_side(jobs, c_.parallel_jobs);
   json training = json::object();
   for (const auto& [id, samples, w] : students) training[id] = trained.at(id);
   if (!teacher_training_.is_null()) training["teacher"] = teacher_training_;
@@ -352,17 +354,34 @@ ExperimentResult Experiment::run() {
     model_dirs[id] = path("students/" + id);
     model_stage[id] = "train-" + id;
   }
-  Scores scores;
-  Report::ViewerInputs test_runs{"", {}, corpus_};
-  for (const auto& [split, file] : {std::pair<std::string, std::string>{"dev", dev_}, {"test", test_}}) {
-    const std::string qfile = questions_stage(split, file, split == "dev" ? c_.dev_questions : c_.test_questions);
-    const auto questions = data::read_questions(qfile);
+  // Their runs over dev and test, side by side as the students.
+  const std::vector<std::pair<std::string, std::string>> splits{{"dev", dev_}, {"test", test_}};
+  std::map<std::string, std::string> split_questions;
+  for (const auto& [split, file] : splits) {
+    split_questions[split] = questions_stage(split, file, split == "dev" ? c_.dev_questions : c_.test_questions);
+  }
+  std::map<std::string, std::string> traces_of;  // run name -> its traces
+  jobs.clear();
+  for (const auto& [split, file] : splits) {
     for (const auto& m : methods()) {
-      const std::string traces_path = run_stage(m.id + "-" + split, model_dirs[m.id], qfile, {model_stage[m.id], "questions-" + split, "index"});
+      const std::string run = m.id + "-" + split;
+      jobs.emplace_back("run-" + run, [&, run, split = split, id = m.id] {
+        std::string t = run_stage(run, model_dirs.at(id), split_questions.at(split), {model_stage.at(id), "questions-" + split, "index"});
+        std::lock_guard<std::mutex> lock(hooks_mutex_);
+        traces_of[run] = std::move(t);
+      });
+    }
+  }
+  side_by_side(jobs, c_.parallel_jobs);
+  Scores scores;
+  Report::ViewerInputs test_runs{split_questions["test"], {}, corpus_};
+  for (const auto& [split, file] : splits) {
+    const auto questions = data::read_questions(split_questions[split]);
+    for (const auto& m : methods()) {
+      const std::string& traces_path = traces_of.at(m.id + "-" + split);
       scores.add(m.id, split, questions, traces_path);
       if (split == "test") test_runs.traces[m.id] = traces_path;
     }
-    if (split == "test") test_runs.questions = qfile;
   }
 
   Report report(c_, out_, training, scores, model_dirs);

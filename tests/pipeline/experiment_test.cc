@@ -179,9 +179,9 @@ TEST(Experiment, MicroEndToEndThenRerunAndResume) {
   EXPECT_EQ(again.table, r.table);
 
   // The students' learning rate changes: the teacher's work is kept, the
-  // students rerun; stopped in the second student (which trains beside the
-  // first), then resumed.
-  ASSERT_EQ(c.parallel_students, 2);
+  // students rerun; stopped in the first two (which train side by side,
+  // the step-wise ones first), then resumed.
+  ASSERT_EQ(c.parallel_jobs, 2);
   ExperimentConfig changed = c;
   changed.students.lr *= 2;
   std::set<std::string> first;
@@ -190,17 +190,17 @@ TEST(Experiment, MicroEndToEndThenRerunAndResume) {
     hooks.progress = [&](const Event& e) {
       const std::set<std::string> names = stages_of(e);
       first.insert(names.begin(), names.end());
-      return !names.count("train-vanilla");
+      return !names.count("train-steper_difficulty");
     };
     run_experiment(changed, out, hooks);
     FAIL() << "not stopped";
   } catch (const Stopped& e) {
     EXPECT_NE(std::string(e.what()).find("rerun"), std::string::npos);
   }
-  EXPECT_EQ(first, (std::set<std::string>{"train-answer", "train-vanilla"}));
+  EXPECT_EQ(first, (std::set<std::string>{"train-steper_floor", "train-steper_difficulty"}));
   const std::set<std::string> rest = run_recording(changed, out);
-  EXPECT_TRUE(rest.count("train-vanilla"));
-  EXPECT_TRUE(rest.count("train-steper_floor"));
+  EXPECT_TRUE(rest.count("train-steper_difficulty"));
+  EXPECT_TRUE(rest.count("train-answer"));
   EXPECT_TRUE(rest.count("run-steper_difficulty-test"));
   EXPECT_FALSE(rest.count("run-teacher-dev"));
   EXPECT_FALSE(rest.count("run-student-test"));
