@@ -4,14 +4,19 @@
 // length groups against batches padded whole, measured in turns in the
 // same run; and `steper train` as one process against two Gloo ranks
 // of one thread each on the same global batch (started as torchrun starts
-// them). Usage: distill_bench [STEPS [DIM [LAYERS]]]
+// them); and four students trained one at a time on LibTorch's default
+// threads against two at a time on one thread each, as `steper demo` trains
+// its students (parallel_jobs). Usage: distill_bench [STEPS [DIM [LAYERS]]]
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <thread>
 #include <utility>
 
 #include "process.h"
 #include "steper/distill.h"
+#include "steper/model.h"
 #include "tiny_world.h"
 
 using namespace steper;
@@ -124,5 +129,39 @@ int main(int argc, char** argv) {
   std::printf("2 Gloo ranks x 1 thread:     %7.1f ms/step  %6.0f target tokens/s\n", two.ms_per_step, two.tokens_per_second);
   std::printf("2 ranks / 1 process (default threads): %.2fx;  / 1 process (1 thread): %.2fx\n",
               def.ms_per_step / two.ms_per_step, one.ms_per_step / two.ms_per_step);
+
+  // Four students of `steps` steps each: one at a time, or two at a time on
+  // one thread each; in turns, twice each.
+  auto four_students = [&](bool side_by_side) {
+    std::vector<std::string> outs;
+    for (int i = 0; i < 4; ++i) outs.push_back(dir / ("student" + std::to_string(run++)));
+    auto student = [&](const std::string& out) {
+      distill::TrainOptions o;
+      o.train.steps = steps;
+      o.train.batch_size = 8;
+      o.train.save_every = 0;
+      o.eval_every = 0;
+      o.weighting = distill::Weighting::difficulty;
+      distill::train(dir / "s.jsonl", w.model, out, o, nullptr);
+    };
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!side_by_side) {
+      for (const auto& out : outs) student(out);
+    } else {
+      model::CpuThreads threads(1);
+      std::thread a([&] { student(outs[0]), student(outs[2]); }), b([&] { student(outs[1]), student(outs[3]); });
+      a.join();
+      b.join();
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  double apart = 0, side = 0;
+  for (int repeat = 0; repeat < 2; ++repeat) {
+    apart += four_students(false) / 2;
+    side += four_students(true) / 2;
+  }
+  std::printf("\nfour students of %d steps (difficulty weights, batch 8), two turns each:\n", steps);
+  std::printf("one at a time, default threads:   %6.1f s\n", apart);
+  std::printf("two at a time, one thread each:   %6.1f s  (%.2fx sooner)\n", side, apart / side);
   return 0;
 }

@@ -50,8 +50,9 @@ std::string blas_warning();
 // While it lives, LibTorch's intra-op pool and OpenBLAS (when it is the BLAS
 // loaded) use `threads` threads in every thread started after it; restores
 // both when it goes. For independent jobs run side by side, one thread each:
-// on 2 cores a small model's training gains little from a second thread
-// (about 5%), while two jobs at once finish about 1.6x sooner.
+// on 2 cores a small model's training gains at most a few percent from a
+// second thread, while two jobs at once finish 1.7x to 2x sooner
+// (bench/distill_bench.cc).
 class CpuThreads {
  public:
   explicit CpuThreads(int threads);

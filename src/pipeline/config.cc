@@ -146,9 +146,9 @@ ExperimentConfig preset(const std::string& name) {
     // from passages in 2 of 4 initialisations, which decided the
     // comparison more than the method did (docs/experiments.md). Students
     // train 5 epochs: at 4 their held-out loss was still falling, so where
-    // each stopped depended on its path. 1,000 questions per dev/test split:
-    // at 40% Acc, 500 questions alone put 2.2 points of sampling sd on
-    // every figure, 1,000 put 1.5.
+    // each stopped depended on its path. 1,000 test questions: at 40% Acc,
+    // 500 alone put 2.2 points of sampling sd on every figure, 1,000 put
+    // 1.5; dev, only reported, keeps 500.
     c.world_questions = 10000;
     c.world_entities = 3000;
     c.copy_drills = 2;
