@@ -85,9 +85,8 @@ int main(int argc, char** argv) {
   distill::StepwiseOptions so;
   so.keep = "all";
   distill::build_stepwise(w.dir + "/world/gold_traces.jsonl", w.train, w.corpus, dir / "s.jsonl", so);
-  // One turn of `steps` steps in this process, timed as the processes below.
-  int run = 0;
-  auto turn = [&](distill::Weighting wt, bool grouped) {
+  // `steps` steps of batch 8 in this process, into `out`.
+  auto train_here = [&](const std::string& out, distill::Weighting wt, bool grouped) {
     distill::TrainOptions o;
     o.train.steps = steps;
     o.train.batch_size = 8;
@@ -95,8 +94,13 @@ int main(int argc, char** argv) {
     o.eval_every = 0;
     o.weighting = wt;
     o.group_by_length = grouped;
-    const std::string out = dir / ("out" + std::to_string(run++));
     distill::train(dir / "s.jsonl", w.model, out, o, nullptr);
+  };
+  // One turn, timed as the processes below.
+  int run = 0;
+  auto turn = [&](distill::Weighting wt, bool grouped) {
+    const std::string out = dir / ("out" + std::to_string(run++));
+    train_here(out, wt, grouped);
     return read_timing(out + "/metrics.jsonl");
   };
   // Each case twice, in turns, so that drift of the machine falls on both.
@@ -135,15 +139,7 @@ int main(int argc, char** argv) {
   auto four_students = [&](bool side_by_side) {
     std::vector<std::string> outs;
     for (int i = 0; i < 4; ++i) outs.push_back(dir / ("student" + std::to_string(run++)));
-    auto student = [&](const std::string& out) {
-      distill::TrainOptions o;
-      o.train.steps = steps;
-      o.train.batch_size = 8;
-      o.train.save_every = 0;
-      o.eval_every = 0;
-      o.weighting = distill::Weighting::difficulty;
-      distill::train(dir / "s.jsonl", w.model, out, o, nullptr);
-    };
+    auto student = [&](const std::string& out) { train_here(out, distill::Weighting::difficulty, true); };
     const auto t0 = std::chrono::steady_clock::now();
     if (!side_by_side) {
       for (const auto& out : outs) student(out);
